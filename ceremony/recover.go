@@ -1,0 +1,172 @@
+package ceremony
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"custos/scan"
+	"custos/shares"
+)
+
+// Offered is one share offered at a recovery, or the reason it could not be
+// read. Reading goes on past a bad share so that every culprit is named at
+// once and the others can still make a quorum.
+type Offered struct {
+	Share  *shares.Share
+	Source string
+	Err    error
+}
+
+// ReadShareFiles reads shares from typed text files and from scans or
+// photos of share pages. QR codes of one share may be spread over several
+// images, in any order. Every file that cannot be read is returned with
+// its error, by name.
+func ReadShareFiles(paths []string) []Offered {
+	var out []Offered
+	var parts shares.Parts
+	var imageFiles []string
+	for _, path := range paths {
+		source := filepath.Base(path)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			out = append(out, Offered{Source: path, Err: fmt.Errorf("reading %s: %w", path, err)})
+			continue
+		}
+		if !isImage(b) {
+			s, err := shares.ParseText(string(b), source)
+			out = append(out, Offered{Share: s, Source: source, Err: err})
+			continue
+		}
+		payloads, err := scan.DecodeFile(path)
+		if err != nil {
+			out = append(out, Offered{Source: source, Err: err})
+			continue
+		}
+		for _, p := range payloads {
+			if err := parts.Add(p, source); err != nil {
+				out = append(out, Offered{Source: source, Err: err})
+			}
+		}
+		imageFiles = append(imageFiles, source)
+	}
+	got, err := parts.Shares()
+	for _, s := range got {
+		out = append(out, Offered{Share: s, Source: s.Source})
+	}
+	if err != nil {
+		for _, e := range unjoin(err) {
+			out = append(out, Offered{Source: strings.Join(imageFiles, ", "), Err: e})
+		}
+	}
+	return out
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isImage(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) || bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff})
+}
+
+// Recovery is a rebuilt secret, proven against its check values.
+type Recovery struct {
+	Quorum *shares.Quorum
+	Secret *shares.Secret      // inline secrets; nil for sealed files
+	Checks []shares.CheckValue // as recomputed from the rebuilt secret
+}
+
+// Wipe clears the rebuilt data key and secret.
+func (r *Recovery) Wipe() {
+	r.Quorum.Wipe()
+	if r.Secret != nil {
+		r.Secret.Wipe()
+	}
+}
+
+// RecoverRequest says what to rebuild and where the result goes.
+type RecoverRequest struct {
+	Offered []Offered
+	Record  *SetRecord // optional; pins the set and its check values
+	// Sealed is the sealed file of a large secret.
+	Sealed string
+	// Out receives a sealed secret as it is decrypted; inline secrets are
+	// returned in Recovery.Secret for the caller to place.
+	Out io.Writer
+}
+
+// Rebuild combines the offered shares, names every share it could not use,
+// and proves the secret. For a sealed secret it streams the plaintext to
+// req.Out; on an error that output must be discarded.
+func Rebuild(ctx context.Context, req RecoverRequest, rep Reporter) (*Recovery, error) {
+	var good []*shares.Share
+	for _, o := range req.Offered {
+		if o.Err != nil {
+			rep.warn("not using %s: %v", o.Source, o.Err)
+			continue
+		}
+		good = append(good, o.Share)
+	}
+	if len(good) == 0 {
+		return nil, errors.New("none of the offered shares could be read")
+	}
+	var expect *shares.Expect
+	if req.Record != nil {
+		expect = req.Record.Expect()
+	}
+	q, err := shares.Combine(good, expect)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range q.Rejected {
+		rep.warn("not using %s: %s", r.Share, r.Reason)
+	}
+	rep.info("%d shares of set %s (%q) agree; %d are needed", len(q.Shares), q.SetID.Short(), q.Set.Label, q.Set.Threshold)
+
+	rec := &Recovery{Quorum: q}
+	if !q.Set.External() {
+		rec.Secret, err = q.Open(expect)
+		if err != nil {
+			q.Wipe()
+			return nil, err
+		}
+		rec.Checks = rec.Secret.Checks
+		return rec, nil
+	}
+	if err := openSealed(req, q, expect, rec); err != nil {
+		q.Wipe()
+		return nil, err
+	}
+	return rec, nil
+}
+
+func openSealed(req RecoverRequest, q *shares.Quorum, expect *shares.Expect, rec *Recovery) error {
+	if req.Sealed == "" {
+		return fmt.Errorf("set %s's secret is in a separate sealed file (%s); name it with --sealed", q.SetID.Short(), SealedFile)
+	}
+	f, err := os.Open(req.Sealed)
+	if err != nil {
+		return fmt.Errorf("opening sealed file: %w", err)
+	}
+	defer f.Close()
+	if err := shares.VerifySealed(f, q.Set); err != nil {
+		return fmt.Errorf("%s: %w", req.Sealed, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	rec.Checks, err = q.OpenSealed(f, req.Out, expect)
+	if err != nil {
+		return fmt.Errorf("%s: %w", req.Sealed, err)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+// Command custos splits master keys into threshold shares held by custodians
+// on smart cards and paper, and rebuilds them at an offline recovery.
+//
+// Run "custos help" for the usage text.
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+const usage = `custos: threshold key escrow and offline recovery.
+
+Usage:
+    custos split --threshold K --shares N [--name NAME]... [--label L]
+                 [--kind raw|aes|hmac|private-key|bundle] [--paper a4|letter]
+                 [--card NAME=SERIAL]... [--no-paper] --out DIR KEYFILE
+    custos recover [--out FILE] [--sealed FILE] [--set set.json]
+                   [--card SERIAL]... [--hsm URI] SHARE...
+    custos verify [--set set.json] SHARE...
+    custos inspect [--json] SHARE
+    custos card list|status|enrol|wipe|serve-virtual ...
+    custos hsm list|verify ...
+
+Commands:
+    split     Split KEYFILE ("-" for standard input) into N shares, any K of
+              which rebuild it. Writes one PDF and one text file per share
+              and set.json, the public record, into DIR. Every page is read
+              back and every K-subset is combined before split succeeds.
+    recover   Rebuild the secret from K or more shares. A SHARE is a typed or
+              printed .txt file, or a .png/.jpg scan or photo of a share page.
+              The secret goes to FILE (created new, mode 0600), or to
+              standard output when that is not a terminal; the check value
+              goes to standard error.
+    verify    Check each share alone and say whether they form a quorum,
+              without rebuilding anything.
+    inspect   Show the public fields of one share.
+
+Examples:
+    $ openssl rand 32 > master.key
+    $ custos split --threshold 2 --shares 3 --name Ana --name Bo --name Chen \
+          --label "backup master key" --kind aes --out shares/ master.key
+    $ custos verify shares/share-1-Ana.txt shares/share-3-Chen.txt
+    $ custos recover --out rebuilt.key shares/share-1-Ana.txt scan-of-bo.jpg
+
+Exit status: 0 on success, 1 when an input is refused, 2 on a usage error.
+`
+
+// command runs one subcommand with the arguments after its name.
+type command func(args []string) error
+
+// commands is the dispatch table. Groups ("card", "hsm", …) dispatch again on
+// their own table.
+var commands = map[string]command{
+	"split":   cmdSplit,
+	"recover": cmdRecover,
+	"verify":  cmdVerify,
+	"inspect": cmdInspect,
+	"card":    group("card", cardCommands),
+	"hsm":     group("hsm", hsmCommands),
+}
+
+var cardCommands = map[string]command{}
+
+var hsmCommands = map[string]command{}
+
+func group(name string, table map[string]command) command {
+	return func(args []string) error {
+		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+			return usagef("%s needs a subcommand: %s", name, names(table))
+		}
+		cmd, ok := table[args[0]]
+		if !ok {
+			return usagef("unknown command %q %q; try one of: %s", name, args[0], names(table))
+		}
+		return cmd(args[1:])
+	}
+}
+
+func names(table map[string]command) string {
+	var n []string
+	for k := range table {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	hardenProcess()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Fprint(os.Stdout, usage)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		printError(usagef("unknown command %q", args[0]))
+		hint("run \"custos help\" for the list of commands")
+		return 2
+	}
+	err := cmd(args[1:])
+	if err != nil {
+		printError(err)
+		if exitCode(err) == 2 {
+			hint("run \"custos help\" for usage")
+		}
+	}
+	return exitCode(err)
+}
