@@ -78,6 +78,16 @@ func isImage(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) || bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff})
 }
 
+// NotEnoughError says too few usable shares were offered. The shares not
+// used were already reported one by one, so its message is short.
+type NotEnoughError struct{ *shares.QuorumError }
+
+func (e *NotEnoughError) Error() string {
+	return fmt.Sprintf("need %d shares of set %s, have %d usable", e.Need, e.SetID.Short(), e.Have)
+}
+
+func (e *NotEnoughError) Unwrap() error { return e.QuorumError }
+
 // Recovery is a rebuilt secret, proven against its check values.
 type Recovery struct {
 	Quorum *shares.Quorum
@@ -124,6 +134,13 @@ func Rebuild(ctx context.Context, req RecoverRequest, rep Reporter) (*Recovery, 
 		expect = req.Record.Expect()
 	}
 	q, err := shares.Combine(good, expect)
+	var short *shares.QuorumError
+	if errors.As(err, &short) {
+		for _, r := range short.Rejected {
+			rep.warn("not using %s: %s", r.Share, r.Reason)
+		}
+		return nil, &NotEnoughError{short}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -255,7 +255,7 @@ func writePaper(ctx context.Context, req SplitRequest, s *shares.Share, d *share
 
 func displayName(s *shares.Share) string {
 	if s.Custodian == "" {
-		return fmt.Sprintf("custodian %d", s.Index)
+		return fmt.Sprintf("Custodian %d (no name given)", s.Index)
 	}
 	return s.Custodian
 }
@@ -268,7 +268,7 @@ func SharePage(s *shares.Share, checks []shares.CheckValue, paper printer.Paper)
 	}
 	return printer.SharePage{
 		Paper:             paper,
-		Custodian:         s.Custodian,
+		Custodian:         displayName(s),
 		Index:             s.Index,
 		Threshold:         s.Threshold,
 		Count:             s.Count,
