@@ -62,7 +62,13 @@ var commands = map[string]command{
 	"hsm":     group("hsm", hsmCommands),
 }
 
-var cardCommands = map[string]command{}
+var cardCommands = map[string]command{
+	"list":          cmdCardList,
+	"status":        cmdCardStatus,
+	"enrol":         cmdCardEnrol,
+	"wipe":          cmdCardWipe,
+	"serve-virtual": cmdCardServeVirtual,
+}
 
 var hsmCommands = map[string]command{}
 

@@ -26,6 +26,7 @@ func cmdSplit(args []string) error {
 	var cardSpecs listFlag
 	fs.Var(&cardSpecs, "card", "")
 	noPaper := fs.Bool("no-paper", false, "")
+	pinFile := fs.String("pin-file", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,7 +54,7 @@ func cmdSplit(args []string) error {
 			return usagef("%v", err)
 		}
 	}
-	cards, err := parseCardSpecs(cardSpecs, names)
+	cards, err := parseCardSpecs(cardSpecs, names, *pinFile)
 	if err != nil {
 		return err
 	}

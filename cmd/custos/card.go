@@ -1,0 +1,598 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/go-piv/piv-go/v2/piv"
+	"golang.org/x/term"
+
+	"custos/shares"
+	"custos/smartcard"
+)
+
+const cardUsage = `Usage:
+    custos card list
+    custos card status --serial SERIAL
+    custos card enrol --serial SERIAL --custodian NAME [--slot 82..95]
+                      [--alg auto|p256|x25519] [--touch never|always|cached]
+                      [--pin-file F] [--new-pin-file F] [--new-puk-file F]
+                      [--roots CA.pem] [--attestation-out FILE]
+                      [--replace SETID] [--replace-foreign]
+    custos card wipe --serial SERIAL --set SETID [--pin-file F]
+    custos card wipe --serial SERIAL --reset [--lose SETID]... [--lose-foreign]
+
+Cards are found by serial number, never by reader. PINs are read from the
+terminal, or from a file given with --pin-file (mode 0600 or stricter; the
+first line is the PIN). A PIN file never spends a card's last PIN try.
+
+Examples:
+    $ custos card list
+    $ custos card enrol --serial 12345678 --custodian Ana
+    $ custos card status --serial 12345678
+    $ custos card wipe --serial 12345678 --set 7F2C0102...
+`
+
+// cardOut is where card commands print their listings; tests replace it.
+var cardOut io.Writer = os.Stdout
+
+// cardContext bounds how long card commands wait for a busy card.
+func cardContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), smartcard.BusyWait)
+}
+
+func cmdCardList(args []string) error {
+	fs := newFlags("card list")
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("card list takes no arguments")
+	}
+	ctx, cancel := cardContext()
+	defer cancel()
+	cards, err := smartcard.List(ctx)
+	if err != nil {
+		return cardHints(err)
+	}
+	if len(cards) == 0 {
+		info("no card in any reader")
+		return nil
+	}
+	for _, c := range cards {
+		switch {
+		case c.Busy:
+			fmt.Fprintf(cardOut, "%-10s %s: in use by another program\n", "?", c.Card.Reader)
+		case c.Err != nil:
+			fmt.Fprintf(cardOut, "%-10s %s: unreadable: %v\n", serialText(c.Card.Serial), c.Card.Reader, c.Err)
+		default:
+			fmt.Fprintf(cardOut, "%-10d %s: firmware %s, %s\n", c.Card.Serial, c.Card.Reader,
+				c.Version, shareCount(c.Slots))
+		}
+	}
+	return nil
+}
+
+func serialText(s uint32) string {
+	if s == 0 {
+		return "?"
+	}
+	return strconv.FormatUint(uint64(s), 10)
+}
+
+func shareCount(slots []smartcard.SlotInfo) string {
+	n := 0
+	for _, s := range slots {
+		if !s.Foreign && s.Kind == smartcard.KindShare {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return "no custos share"
+	case 1:
+		return "1 custos share"
+	}
+	return fmt.Sprintf("%d custos shares", n)
+}
+
+func cmdCardStatus(args []string) error {
+	fs := newFlags("card status")
+	serial := fs.String("serial", "", "")
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("card status takes no arguments; give the card with --serial")
+	}
+	card, err := openCard(*serial)
+	if err != nil {
+		return err
+	}
+	defer card.Close()
+	st, err := card.Info()
+	if err != nil {
+		return cardHints(err)
+	}
+	printStatus(cardOut, st)
+	return nil
+}
+
+func printStatus(w io.Writer, st *smartcard.CardInfo) {
+	fmt.Fprintf(w, "card %d in %s, firmware %s\n", st.Card.Serial, st.Card.Reader, st.Version)
+	cr := st.Credentials
+	if cr.Known {
+		fmt.Fprintf(w, "  PIN: %s, %d tries left\n", factory(cr.PINDefault), cr.PINRetries)
+		fmt.Fprintf(w, "  PUK: %s, %d tries left\n", factory(cr.PUKDefault), cr.PUKRetries)
+		fmt.Fprintf(w, "  management key: %s\n", factory(cr.KeyDefault))
+	} else {
+		fmt.Fprintf(w, "  PIN: %d tries left (the card cannot say whether it is the factory PIN)\n", cr.PINRetries)
+	}
+	if len(st.Slots) == 0 {
+		fmt.Fprintln(w, "  no key in any retired slot")
+	}
+	for _, s := range st.Slots {
+		fmt.Fprintf(w, "  slot %v: %s\n", s.Slot, slotText(s))
+	}
+}
+
+func factory(isDefault bool) string {
+	if isDefault {
+		return "FACTORY DEFAULT"
+	}
+	return "changed"
+}
+
+func slotText(s smartcard.SlotInfo) string {
+	switch {
+	case s.Foreign:
+		return "a key or certificate custos did not write"
+	case s.Err != nil:
+		return "custos certificate, unreadable: " + s.Err.Error()
+	case s.Kind == smartcard.KindEnrolled:
+		return fmt.Sprintf("enrolled for %q, no share", s.Custodian)
+	}
+	sig := "dealer signature valid"
+	if !s.SignatureValid {
+		sig = "DEALER SIGNATURE INVALID"
+	}
+	text := fmt.Sprintf("share %d of set %s for %q", s.Index, shares.SetID(s.SetID), s.Custodian)
+	if s.Label != "" {
+		text += fmt.Sprintf(" (%s)", s.Label)
+	}
+	return fmt.Sprintf("%s, dealer %s, %s", text, shares.DealerFingerprint(s.Dealer), sig)
+}
+
+func cmdCardEnrol(args []string) error {
+	fs := newFlags("card enrol")
+	serial := fs.String("serial", "", "")
+	custodian := fs.String("custodian", "", "")
+	slot := fs.String("slot", "", "")
+	alg := fs.String("alg", "auto", "")
+	touch := fs.String("touch", "never", "")
+	pinFile := fs.String("pin-file", "", "")
+	newPINFile := fs.String("new-pin-file", "", "")
+	newPUKFile := fs.String("new-puk-file", "", "")
+	rootsFile := fs.String("roots", "", "")
+	attOut := fs.String("attestation-out", "", "")
+	replace := fs.String("replace", "", "")
+	replaceForeign := fs.Bool("replace-foreign", false, "")
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("card enrol takes no arguments; give the card with --serial")
+	}
+
+	o := smartcard.EnrolOptions{Custodian: *custodian}
+	if err := enrolFlags(&o, *slot, *alg, *touch, *replace, *replaceForeign); err != nil {
+		return err
+	}
+	if *custodian == "" {
+		return usagef("card enrol needs --custodian NAME")
+	}
+	if *rootsFile != "" {
+		roots, err := readRoots(*rootsFile)
+		if err != nil {
+			return err
+		}
+		o.Roots = roots
+	}
+	if *attOut != "" {
+		if _, err := os.Lstat(*attOut); err == nil {
+			return errorf("attestation file %s exists; custos does not overwrite it", *attOut)
+		}
+	}
+	prompt, err := newPINPrompt(*pinFile)
+	if err != nil {
+		return err
+	}
+	o.Prompt = prompt
+
+	card, err := openCard(*serial)
+	if err != nil {
+		return err
+	}
+	defer card.Close()
+	return enrolCard(card, o, *newPINFile, *newPUKFile, *attOut)
+}
+
+func enrolFlags(o *smartcard.EnrolOptions, slot, alg, touch, replace string, foreign bool) error {
+	if slot != "" {
+		v, err := strconv.ParseUint(slot, 16, 8)
+		if err != nil || v < 0x82 || v > 0x95 {
+			return usagef("--slot %q: give a retired slot, 82 to 95 (hex)", slot)
+		}
+		o.Slot = smartcard.Slot(v)
+	}
+	switch alg {
+	case "auto":
+	case "p256":
+		o.Algorithm = piv.AlgorithmEC256
+	case "x25519":
+		o.Algorithm = piv.AlgorithmX25519
+	default:
+		return usagef("--alg %q: use auto, p256 or x25519", alg)
+	}
+	switch touch {
+	case "never":
+		o.Touch = piv.TouchPolicyNever
+	case "always":
+		o.Touch = piv.TouchPolicyAlways
+	case "cached":
+		o.Touch = piv.TouchPolicyCached
+	default:
+		return usagef("--touch %q: use never, always or cached", touch)
+	}
+	if replace != "" {
+		id, err := parseSetID(replace)
+		if err != nil {
+			return err
+		}
+		o.Overwrite.SetID = &id
+	}
+	o.Overwrite.Foreign = foreign
+	return nil
+}
+
+func enrolCard(card *smartcard.Card, o smartcard.EnrolOptions, newPINFile, newPUKFile, attOut string) error {
+	e, err := enrol(card, o, newPINFile, newPUKFile)
+	if err != nil {
+		return cardHints(err)
+	}
+	if attOut != "" {
+		return writeAttestation(attOut, e)
+	}
+	return nil
+}
+
+// enrol asks for a new PIN and PUK where the card still has the factory
+// ones, then enrols it.
+func enrol(card *smartcard.Card, o smartcard.EnrolOptions, newPINFile, newPUKFile string) (*smartcard.Enrolment, error) {
+	st, err := card.Info()
+	if err != nil {
+		return nil, err
+	}
+	cr := st.Credentials
+	if cr.PINDefault {
+		info("%v still has the factory PIN; choose the custodian's PIN", card.ID())
+		if o.NewPIN, err = newSecret("PIN", newPINFile); err != nil {
+			return nil, err
+		}
+		defer clear(o.NewPIN)
+	}
+	if cr.PUKDefault {
+		info("%v still has the factory PUK; choose the custodian's PUK (it unblocks the PIN)", card.ID())
+		if o.NewPUK, err = newSecret("PUK", newPUKFile); err != nil {
+			return nil, err
+		}
+		defer clear(o.NewPUK)
+	}
+
+	e, err := card.Enrol(o)
+	if err != nil {
+		return nil, err
+	}
+	a := e.Attestation
+	info("%v: slot %v enrolled for %q; key made on the card (attested: serial %d, firmware %d.%d.%d)",
+		e.Card, e.Slot, o.Custodian, a.Serial, a.Version.Major, a.Version.Minor, a.Version.Patch)
+	return e, nil
+}
+
+// writeAttestation saves the attestation chain (public) as PEM.
+func writeAttestation(path string, e *smartcard.Enrolment) error {
+	var b bytes.Buffer
+	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: e.AttestationCert})
+	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: e.DeviceCert})
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return errorf("writing attestation: %w", err)
+	}
+	if _, err := f.Write(b.Bytes()); err != nil {
+		f.Close()
+		return errorf("writing attestation %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func readRoots(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errorf("reading attestation roots: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errorf("attestation roots %s: no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+func cmdCardWipe(args []string) error {
+	fs := newFlags("card wipe")
+	serial := fs.String("serial", "", "")
+	set := fs.String("set", "", "")
+	pinFile := fs.String("pin-file", "", "")
+	reset := fs.Bool("reset", false, "")
+	var lose listFlag
+	fs.Var(&lose, "lose", "")
+	loseForeign := fs.Bool("lose-foreign", false, "")
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("card wipe takes no arguments")
+	}
+	switch {
+	case *reset && *set != "":
+		return usagef("--set wipes one share, --reset the whole card: give one")
+	case !*reset && *set == "":
+		return usagef("card wipe needs --set SETID (or --reset for a card whose PIN is blocked)")
+	case !*reset && (len(lose) > 0 || *loseForeign):
+		return usagef("--lose and --lose-foreign go with --reset")
+	}
+
+	card, err := openCard(*serial)
+	if err != nil {
+		return err
+	}
+	defer card.Close()
+
+	if *reset {
+		var ids [][16]byte
+		for _, l := range lose {
+			id, err := parseSetID(l)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := card.Reset(ids, *loseForeign); err != nil {
+			return cardHints(err)
+		}
+		info("%v reset: factory PIN, PUK and management key, no keys", card.ID())
+		return nil
+	}
+
+	id, err := parseSetID(*set)
+	if err != nil {
+		return err
+	}
+	prompt, err := newPINPrompt(*pinFile)
+	if err != nil {
+		return err
+	}
+	if err := card.Wipe(id, prompt); err != nil {
+		return cardHints(err)
+	}
+	info("%v: share of set %s destroyed (its key was replaced)", card.ID(), shares.SetID(id))
+	return nil
+}
+
+func parseSetID(s string) ([16]byte, error) {
+	var id shares.SetID
+	if err := id.UnmarshalText([]byte(s)); err != nil {
+		return id, usagef("%v", err)
+	}
+	return id, nil
+}
+
+// openCard opens the card named by a --serial flag.
+func openCard(serial string) (*smartcard.Card, error) {
+	if serial == "" {
+		return nil, withHint(usagef("give the card with --serial SERIAL"),
+			"\"custos card list\" shows the serials of the cards present")
+	}
+	n, err := strconv.ParseUint(serial, 10, 32)
+	if err != nil {
+		return nil, usagef("--serial %q is not a card serial number", serial)
+	}
+	ctx, cancel := cardContext()
+	defer cancel()
+	c, err := smartcard.Open(ctx, uint32(n))
+	if err != nil {
+		return nil, cardHints(err)
+	}
+	return c, nil
+}
+
+// cardHints adds advice a custodian can act on to a card error.
+func cardHints(err error) error {
+	var (
+		absent  *smartcard.CardAbsentError
+		busy    *smartcard.CardBusyError
+		pin     *smartcard.PINError
+		blocked *smartcard.PINBlockedError
+		def     *smartcard.DefaultCredentialsError
+		occ     *smartcard.SlotOccupiedError
+		large   *smartcard.ObjectTooLargeError
+		inter   *smartcard.InterruptedError
+	)
+	switch {
+	case errors.As(err, &absent):
+		return withHint(err, "insert the card; \"custos card list\" shows the cards present")
+	case errors.As(err, &busy):
+		return withHint(err, "close programs that may hold the card (another custos, "+
+			"gpg-agent, ssh-agent, a browser), then try again")
+	case errors.As(err, &pin):
+		return withHint(err, "try again with the right PIN; the card counts every wrong one")
+	case errors.As(err, &blocked):
+		return withHint(err, "the custodian's PUK unblocks it: ykman piv access unblock-pin",
+			"without the PUK, \"custos card wipe --reset\" empties the card; a recovery "+
+				"can go on with other custodians")
+	case errors.Is(err, smartcard.ErrLastTryDeclined):
+		return withHint(err, "nothing was tried; the card still has one PIN try")
+	case errors.As(err, &def):
+		return withHint(err, "run \"custos card enrol\", which sets the custodian's own PIN and PUK")
+	case errors.As(err, &occ) && occ.Foreign:
+		return withHint(err, "pick another slot, or pass --replace-foreign to destroy what it holds")
+	case errors.As(err, &occ):
+		return withHint(err, fmt.Sprintf("to destroy that share, agree by naming its set: --replace %s",
+			shares.SetID(occ.SetID)))
+	case errors.As(err, &large):
+		return withHint(err, "shorten the label, or keep the secret in a separate sealed file")
+	case errors.As(err, &inter) && inter.Now == smartcard.ContentNew:
+		return withHint(err, "the share is on the card and verified; keep the card in the reader")
+	case errors.As(err, &inter):
+		return withHint(err, "keep the card in the reader and store the share again")
+	}
+	return err
+}
+
+// pinPrompt asks for PINs on the terminal, or reads one from a file.
+type pinPrompt struct {
+	file string // PIN file; empty for the terminal
+}
+
+// newPINPrompt returns the prompt for --pin-file (empty: the terminal). A
+// PIN file must be a regular file no one else can read.
+func newPINPrompt(file string) (smartcard.PINPrompt, error) {
+	if file == "" {
+		return &pinPrompt{}, nil
+	}
+	if err := checkSecretFile(file); err != nil {
+		return nil, err
+	}
+	return &pinPrompt{file: file}, nil
+}
+
+func checkSecretFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return errorf("PIN file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return errorf("PIN file %s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return withHint(errorf("PIN file %s is readable by others (mode %04o)", path, fi.Mode().Perm()),
+			fmt.Sprintf("chmod 600 %s", path))
+	}
+	return nil
+}
+
+func (p *pinPrompt) PIN(card smartcard.CardID, retries int) ([]byte, error) {
+	if p.file != "" {
+		return readSecretFile(p.file)
+	}
+	return readTTY(fmt.Sprintf("PIN of %v (%d %s left): ", card, retries, plural(retries, "try", "tries")))
+}
+
+// ConfirmLastTry refuses with a PIN file: a script cannot see the risk.
+func (p *pinPrompt) ConfirmLastTry(card smartcard.CardID) (bool, error) {
+	if p.file != "" {
+		return false, nil
+	}
+	warning("%v has ONE PIN try left: a wrong PIN blocks it", card)
+	ans, err := readTTYLine("type yes to try the PIN: ")
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(ans) == "yes", nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// newSecret asks for a new PIN or PUK twice, or reads it from a file.
+func newSecret(what, file string) ([]byte, error) {
+	if file != "" {
+		if err := checkSecretFile(file); err != nil {
+			return nil, err
+		}
+		return readSecretFile(file)
+	}
+	for {
+		a, err := readTTY(fmt.Sprintf("new %s (6 to 8 characters): ", what))
+		if err != nil {
+			return nil, err
+		}
+		b, err := readTTY(fmt.Sprintf("new %s again: ", what))
+		if err != nil {
+			clear(a)
+			return nil, err
+		}
+		same := bytes.Equal(a, b)
+		clear(b)
+		if same && len(a) >= 6 && len(a) <= 8 {
+			return a, nil
+		}
+		clear(a)
+		warning("the two entries differ or are not 6 to 8 characters; again")
+	}
+}
+
+// readSecretFile returns the first line of a PIN file.
+func readSecretFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errorf("reading PIN file: %w", err)
+	}
+	line := b
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		line = b[:i]
+	}
+	out := append([]byte(nil), line...)
+	clear(b)
+	return out, nil
+}
+
+// readTTY reads a line from the terminal without echo.
+func readTTY(prompt string) ([]byte, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, withHint(errorf("no terminal to ask for the PIN"),
+			"give it with --pin-file FILE (mode 0600)")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt)
+	b, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return nil, errorf("reading from the terminal: %w", err)
+	}
+	return b, nil
+}
+
+// readTTYLine reads an answer from the terminal, with echo.
+func readTTYLine(prompt string) (string, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", errorf("no terminal to ask for confirmation")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt)
+	var buf [64]byte
+	n, err := tty.Read(buf[:])
+	if err != nil {
+		return "", errorf("reading from the terminal: %w", err)
+	}
+	return string(buf[:n]), nil
+}
