@@ -57,6 +57,9 @@ func decodePages(pages []image.Image, source string) (*shares.Share, error) {
 				return nil, err
 			}
 		}
+		if parts.Complete() {
+			break // the codes come first; the rest is the typed form
+		}
 	}
 	return oneShare(&parts, source)
 }

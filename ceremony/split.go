@@ -54,6 +54,9 @@ type CardWriter interface {
 	// Store writes the share to the custodian's card, reads it back and
 	// returns what was read and where it is.
 	Store(ctx context.Context, s *shares.Share, d *shares.Dealt) (*shares.Share, *CardRef, error)
+	// Discard destroys a share Store wrote, when the split fails after it:
+	// a card must not keep a share of a set that was never completed.
+	Discard(ctx context.Context, s *shares.Share) error
 }
 
 // SplitResult says what a split wrote.
@@ -111,6 +114,12 @@ func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (*SplitResu
 
 	out := &outputs{}
 	defer out.cleanup()
+	var stored []*shares.Share
+	defer func() {
+		if !out.keep {
+			discardCards(ctx, req.Cards, stored, rep)
+		}
+	}()
 	d, secret, err := dealSecret(req, out, rep)
 	if err != nil {
 		return nil, err
@@ -122,7 +131,7 @@ func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (*SplitResu
 	if d.Shares[0].External() {
 		rec.Sealed = &SealedRecord{File: SealedFile, Size: d.Shares[0].SealedSize, Digest: d.Shares[0].SealedDigest}
 	}
-	readBack, err := writeMedia(ctx, req, d, rec, out, rep)
+	readBack, err := writeMedia(ctx, req, d, rec, out, &stored, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +192,7 @@ func dealSecret(req SplitRequest, out *outputs, rep Reporter) (*shares.Dealt, []
 
 // writeMedia writes each custodian's paper and card and returns the shares
 // as read back from every medium.
-func writeMedia(ctx context.Context, req SplitRequest, d *shares.Dealt, rec *SetRecord, out *outputs, rep Reporter) ([]*shares.Share, error) {
+func writeMedia(ctx context.Context, req SplitRequest, d *shares.Dealt, rec *SetRecord, out *outputs, stored *[]*shares.Share, rep Reporter) ([]*shares.Share, error) {
 	var readBack []*shares.Share
 	onCard := map[int]bool{}
 	if req.Cards != nil {
@@ -198,6 +207,7 @@ func writeMedia(ctx context.Context, req SplitRequest, d *shares.Dealt, rec *Set
 			if err != nil {
 				return nil, fmt.Errorf("storing share %d on %s's card: %w", s.Index, s.Custodian, err)
 			}
+			*stored = append(*stored, s)
 			c.Media, c.Card = append(c.Media, "card"), ref
 			readBack = append(readBack, got)
 		}
@@ -212,6 +222,18 @@ func writeMedia(ctx context.Context, req SplitRequest, d *shares.Dealt, rec *Set
 		readBack = append(readBack, got...)
 	}
 	return readBack, nil
+}
+
+// discardCards destroys the shares a failed split stored on cards, and
+// says what state each card is left in.
+func discardCards(ctx context.Context, cards CardWriter, stored []*shares.Share, rep Reporter) {
+	for _, s := range stored {
+		if err := cards.Discard(ctx, s); err != nil {
+			rep.warn("share %d is still on %s's card and could not be destroyed: %v; wipe it with \"custos card wipe\"", s.Index, displayName(s), err)
+			continue
+		}
+		rep.info("share %d destroyed on %s's card: the failed split left nothing there", s.Index, displayName(s))
+	}
 }
 
 // writePaper writes one share's PDF and text file and reads both back.

@@ -335,6 +335,20 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
+// Complete reports whether at least one share was seen and every share
+// seen has all its parts, so a reader can stop looking at further pages.
+func (p *Parts) Complete() bool {
+	if len(p.order) == 0 {
+		return false
+	}
+	for _, pa := range p.byTag {
+		if len(pa.parts) < pa.of {
+			return false
+		}
+	}
+	return true
+}
+
 // Shares returns the complete shares. A share with missing parts is an
 // error naming the parts and the images that were read.
 func (p *Parts) Shares() ([]*Share, error) {

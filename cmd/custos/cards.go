@@ -108,6 +108,16 @@ func (w *cardWriter) Store(ctx context.Context, s *shares.Share, d *shares.Dealt
 	return got, &ceremony.CardRef{Serial: serial, Slot: slot.String()}, nil
 }
 
+// Discard wipes a share this writer stored, after a failed split.
+func (w *cardWriter) Discard(ctx context.Context, s *shares.Share) error {
+	card, err := smartcard.Open(ctx, w.serials[s.Index])
+	if err != nil {
+		return cardHints(err)
+	}
+	defer card.Close()
+	return cardHints(card.Wipe(s.SetID, w.prompt))
+}
+
 // enrolledSlot returns a custos slot on the card with no share, enrolling
 // one when there is none.
 func (w *cardWriter) enrolledSlot(card *smartcard.Card, s *shares.Share) (smartcard.Slot, error) {
