@@ -98,3 +98,15 @@ func FuzzOpenSealed(f *testing.F) {
 		VerifySealed(bytes.NewReader(b), d.Shares[0])
 	})
 }
+
+func FuzzReadManifest(f *testing.F) {
+	f.Add(makeBundle(f, 3, 100))
+	f.Add([]byte("not a tar"))
+	key := make([]byte, 32)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ReadManifest(bytes.NewReader(b), key)
+		if err == nil && len(m.Entries) == 0 {
+			t.Fatal("ReadManifest accepted a bundle with no entries")
+		}
+	})
+}
