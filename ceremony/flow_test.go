@@ -1,0 +1,158 @@
+package ceremony
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"custos/printer"
+)
+
+// offline is an air-gapped machine: loopback only.
+func offline() ([]NetInterface, error) {
+	return []NetInterface{{Name: "lo", Up: true, Loopback: true}}, nil
+}
+
+func online() ([]NetInterface, error) {
+	return []NetInterface{{Name: "lo", Up: true, Loopback: true}, {Name: "eth0", Up: true}}, nil
+}
+
+// paperPlan is a 2-of-3 paper split of a key file outside the output dir.
+func paperPlan(t *testing.T) (*Plan, []byte) {
+	t.Helper()
+	key := bytes.Repeat([]byte{0x5a, 0xc3, 0x17, 0x88}, 8)
+	kf := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(kf, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &Plan{Label: "test master", Threshold: 2, Paper: printer.A4,
+		Key: KeySource{File: kf}, OutDir: filepath.Join(t.TempDir(), "out"),
+		Witnesses: []string{"Dana"},
+		Custodians: []PlanCustodian{{Name: "Ana", Paper: true}, {Name: "Bo", Paper: true},
+			{Name: "Chen", Paper: true}}}, key
+}
+
+func openTestAudit(t *testing.T, path string) *AuditLog {
+	t.Helper()
+	l, err := OpenAudit(path, AuditOptions{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// splitAnswers are the confirmations of a paper split.
+var splitAnswers = []Answer{
+	{"Ready to make the master key", "yes"},
+	{"witnesses written down", "yes"},
+}
+
+// noSecretIn fails when key appears in any file under dir.
+func noSecretIn(t *testing.T, dir string, key []byte) {
+	t.Helper()
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Error(err)
+		}
+		if bytes.Contains(b, key) {
+			t.Errorf("%s holds the master key", path)
+		}
+		return nil
+	})
+}
+
+func TestSplitPaper(t *testing.T) {
+	pl, key := paperPlan(t)
+	sc := &Script{Answers: splitAnswers}
+	audit := openTestAudit(t, filepath.Join(t.TempDir(), "audit.log"))
+	out, err := Split(context.Background(), pl, Options{Prompter: sc, Interfaces: offline, Audit: audit})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	if sc.Left() != 0 {
+		t.Errorf("%d answers unused", sc.Left())
+	}
+	rec, err := ReadRecord(filepath.Join(pl.OutDir, RecordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.SetID != out.Record.SetID || rec.Threshold != 2 || rec.Count != 3 {
+		t.Errorf("record %+v", rec)
+	}
+	for _, c := range rec.Custodians {
+		if len(c.Files) != 2 || c.Media[0] != "paper" {
+			t.Errorf("custodian %+v", c)
+		}
+	}
+	tr, err := os.ReadFile(out.Transcript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{rec.SetID.String(), "any 2 of 3", "Dana", "Audit log head"} {
+		if !strings.Contains(string(tr), want) {
+			t.Errorf("transcript lacks %q:\n%s", want, tr)
+		}
+	}
+	entries, _, err := ReadAudit(audit.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inLog := false
+	for _, e := range entries {
+		inLog = inLog || strings.Contains(string(tr), e.Hash)
+	}
+	if !inLog {
+		t.Error("the transcript's audit head is no entry of the log")
+	}
+	j, err := OpenJournal(JournalFile(pl.OutDir, "split"))
+	if err != nil || j == nil || !j.Done {
+		t.Fatalf("journal %+v, %v", j, err)
+	}
+	if _, err := VerifyLog(audit.Path()); err != nil {
+		t.Error(err)
+	}
+	noSecretIn(t, pl.OutDir, key)
+	for _, want := range []string{"check value", "Every quorum rebuilds the key", "master key is destroyed"} {
+		if !strings.Contains(sc.Transcript(), want) {
+			t.Errorf("screens lack %q", want)
+		}
+	}
+}
+
+// A machine on the network is refused before any key exists, and the
+// refusal is in the audit log; --allow-network goes on and says so.
+func TestSplitRefusesNetwork(t *testing.T) {
+	pl, _ := paperPlan(t)
+	sc := &Script{}
+	audit := openTestAudit(t, filepath.Join(t.TempDir(), "audit.log"))
+	_, err := Split(context.Background(), pl, Options{Prompter: sc, Interfaces: online, Audit: audit})
+	var up *NetworkUpError
+	var stop *StoppedError
+	if !errors.As(err, &up) || !errors.As(err, &stop) || stop.Step != "air-gap" {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(pl.OutDir, RecordFile)); err == nil {
+		t.Error("set.json written")
+	}
+
+	pl2, _ := paperPlan(t)
+	sc2 := &Script{Answers: splitAnswers}
+	out, err := Split(context.Background(), pl2, Options{Prompter: sc2, Interfaces: online, AllowNetwork: true, Audit: audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := os.ReadFile(out.Transcript)
+	if !strings.Contains(string(tr), "NOT air-gapped") || !strings.Contains(sc2.Transcript(), "NETWORK IS UP") {
+		t.Errorf("allowed network not recorded:\n%s", tr)
+	}
+}
