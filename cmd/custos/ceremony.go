@@ -26,14 +26,6 @@ Examples:
     $ custos ceremony drill --set shares/set.json --custodian
 `
 
-func init() {
-	commands["ceremony"] = group("ceremony", map[string]command{
-		"split":   cmdCeremonySplit,
-		"recover": cmdCeremonyRecover,
-		"drill":   cmdCeremonyDrill,
-	})
-}
-
 // ceremonyFlags are the flags every ceremony takes.
 type ceremonyFlags struct {
 	audit, roots string

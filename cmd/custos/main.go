@@ -21,6 +21,9 @@ Usage:
                    [--card SERIAL]... [--hsm URI] SHARE...
     custos verify [--set set.json] SHARE...
     custos inspect [--json] SHARE
+    custos ceremony split [--plan FILE] [--audit LOG] [--allow-network]
+    custos ceremony recover --set set.json --target FILE|pkcs11:URI
+    custos ceremony drill --set set.json [--custodian NAME]
     custos card list|status|enrol|wipe|serve-virtual ...
     custos hsm list|verify ...
 
@@ -37,6 +40,12 @@ Commands:
     verify    Check each share alone and say whether they form a quorum,
               without rebuilding anything.
     inspect   Show the public fields of one share.
+    ceremony  The guided ceremonies custodians and witnesses sit through:
+              split, recovery and drills, step by step, with an audit log.
+    card      Custodian cards: list, status, enrol, wipe, and a virtual
+              card for rehearsals ("custos card" lists the options).
+    hsm       HSM tokens: list keys custos imported, verify a key against
+              its set record.
 
 Examples:
     $ openssl rand 32 > master.key
@@ -54,12 +63,13 @@ type command func(args []string) error
 // commands is the dispatch table. Groups ("card", "hsm", …) dispatch again on
 // their own table.
 var commands = map[string]command{
-	"split":   cmdSplit,
-	"recover": cmdRecover,
-	"verify":  cmdVerify,
-	"inspect": cmdInspect,
-	"card":    group("card", cardCommands),
-	"hsm":     group("hsm", hsmCommands),
+	"split":    cmdSplit,
+	"recover":  cmdRecover,
+	"verify":   cmdVerify,
+	"inspect":  cmdInspect,
+	"card":     group("card", cardCommands, cardUsage),
+	"ceremony": group("ceremony", ceremonyCommands, ceremonyUsage),
+	"hsm":      group("hsm", hsmCommands, hsmUsage),
 }
 
 var cardCommands = map[string]command{
@@ -70,11 +80,27 @@ var cardCommands = map[string]command{
 	"serve-virtual": cmdCardServeVirtual,
 }
 
+var ceremonyCommands = map[string]command{
+	"split":   cmdCeremonySplit,
+	"recover": cmdCeremonyRecover,
+	"drill":   cmdCeremonyDrill,
+}
+
 var hsmCommands = map[string]command{}
 
-func group(name string, table map[string]command) command {
+// hsmUsage is shown for "custos hsm --help".
+var hsmUsage = hsmListUsage + "\n" + hsmVerifyUsage
+
+// group dispatches "custos NAME SUB ..." to table[SUB]; usage is shown
+// for --help, and when SUB is missing.
+func group(name string, table map[string]command, usage string) command {
 	return func(args []string) error {
-		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprint(os.Stdout, usage)
+			return nil
+		}
+		if len(args) == 0 {
+			fmt.Fprint(stderr, usage)
 			return usagef("%s needs a subcommand: %s", name, names(table))
 		}
 		cmd, ok := table[args[0]]
