@@ -223,8 +223,3 @@ func onlySet(card *smartcard.Card) ([16]byte, error) {
 	return [16]byte{}, withHint(errorf("%v holds shares of %d sets", card.ID(), len(held)),
 		"name the set with --set set.json")
 }
-
-// recoverToHSM rebuilds the secret and imports it into an HSM.
-func recoverToHSM(uri string, offered []ceremony.Offered, record *ceremony.SetRecord, sealed string) error {
-	return usagef("--hsm is not available in this build yet")
-}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"custos/ceremony"
+	"custos/hsm"
 	"custos/shares"
 )
 
@@ -20,6 +22,7 @@ func cmdRecover(args []string) error {
 	var cardSerials listFlag
 	fs.Var(&cardSerials, "card", "")
 	hsmURI := fs.String("hsm", "", "")
+	hsmPath := fs.String("hsm-path", "create", "")
 	pinFile := fs.String("pin-file", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -36,6 +39,14 @@ func cmdRecover(args []string) error {
 	if *out != "" && *hsmURI != "" {
 		return usagef("choose one target: --out FILE or --hsm URI")
 	}
+	path := hsm.PathCreate
+	switch *hsmPath {
+	case "create":
+	case "unwrap":
+		path = hsm.PathUnwrap
+	default:
+		return usagef("--hsm-path %q: use create (C_CreateObject) or unwrap (wrapped import, for HSMs in FIPS mode)", *hsmPath)
+	}
 
 	var record *ceremony.SetRecord
 	if *setPath != "" {
@@ -51,7 +62,7 @@ func cmdRecover(args []string) error {
 	offered = append(offered, cardShares...)
 
 	if *hsmURI != "" {
-		return recoverToHSM(*hsmURI, offered, record, *sealed)
+		return recoverToHSM(*hsmURI, offered, record, *sealed, path)
 	}
 	return recoverToFile(offered, record, *sealed, *out)
 }
@@ -109,6 +120,8 @@ func recoverToFile(offered []ceremony.Offered, record *ceremony.SetRecord, seale
 	}
 	return nil
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 func recoverHints(err error) error {
 	var q *shares.QuorumError
