@@ -87,7 +87,8 @@ func NewRecord(d *shares.Dealt) *SetRecord {
 
 // Expect returns what a recovery of this set must match.
 func (r *SetRecord) Expect() *shares.Expect {
-	return &shares.Expect{SetID: r.SetID, DealerKey: ed25519.PublicKey(r.DealerKey), Checks: r.Checks}
+	return &shares.Expect{SetID: r.SetID, DealerKey: ed25519.PublicKey(r.DealerKey), Checks: r.Checks,
+		Threshold: r.Threshold, Count: r.Count, Kind: r.Kind, Label: r.Label}
 }
 
 // Custodian returns the custodian with the given index, or nil.

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"io/fs"
 	"path/filepath"
-	"strings"
 
 	"custos/scan"
 	"custos/shares"
@@ -30,12 +30,11 @@ type Offered struct {
 func ReadShareFiles(paths []string) []Offered {
 	var out []Offered
 	var parts shares.Parts
-	var imageFiles []string
 	for _, path := range paths {
 		source := filepath.Base(path)
-		b, err := os.ReadFile(path)
+		b, err := readShareFile(path)
 		if err != nil {
-			out = append(out, Offered{Source: path, Err: fmt.Errorf("reading %s: %w", path, err)})
+			out = append(out, Offered{Source: source, Err: err})
 			continue
 		}
 		if !isImage(b) {
@@ -53,7 +52,6 @@ func ReadShareFiles(paths []string) []Offered {
 				out = append(out, Offered{Source: source, Err: err})
 			}
 		}
-		imageFiles = append(imageFiles, source)
 	}
 	got, err := parts.Shares()
 	for _, s := range got {
@@ -61,10 +59,63 @@ func ReadShareFiles(paths []string) []Offered {
 	}
 	if err != nil {
 		for _, e := range unjoin(err) {
-			out = append(out, Offered{Source: strings.Join(imageFiles, ", "), Err: e})
+			source := ""
+			if pe, ok := e.(*shares.PartsError); ok {
+				source, e = pe.Source, errors.New(pe.Reason)
+			}
+			out = append(out, Offered{Source: source, Err: e})
 		}
 	}
 	return out
+}
+
+// maxShareFile bounds what is read as one share: the largest text share
+// is under 20 KB, and scans are decoded with their own limits.
+const maxShareFile = 64 << 20
+
+// readShareFile reads a share file and refuses, by name and with what to
+// do, the files people are likely to offer by mistake.
+func readShareFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+	case fi.IsDir():
+		return nil, fmt.Errorf("%s is a directory, not a share file", path)
+	case fi.Size() > maxShareFile:
+		return nil, fmt.Errorf("%s is %d MB, too large for a share or a scan of one", path, fi.Size()>>20)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+	}
+	switch {
+	case bytes.HasPrefix(b, []byte("%PDF")):
+		return nil, fmt.Errorf("%s is the printed PDF; give the share's .txt file, or a PNG or JPEG scan of the page", path)
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}) || bytes.HasPrefix(b, []byte{0xfe, 0xff}) || bytes.Count(b[:min(len(b), 64)], []byte{0}) > 8:
+		return nil, fmt.Errorf("%s is saved as UTF-16 or binary; save the typed share as plain text (UTF-8), or give a PNG or JPEG scan", path)
+	case isOtherImage(b):
+		return nil, fmt.Errorf("%s is an image custos does not read; convert it to PNG or JPEG", path)
+	}
+	return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), nil
+}
+
+// unwrapPath drops the path an *fs.PathError repeats.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func isOtherImage(b []byte) bool {
+	for _, magic := range [][]byte{[]byte("II*\x00"), []byte("MM\x00*"), []byte("GIF8"), []byte("BM")} {
+		if bytes.HasPrefix(b, magic) {
+			return true
+		}
+	}
+	return len(b) > 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP"
 }
 
 func unjoin(err error) []error {
@@ -112,6 +163,10 @@ type RecoverRequest struct {
 	// Out receives a sealed secret as it is decrypted; inline secrets are
 	// returned in Recovery.Secret for the caller to place.
 	Out io.Writer
+	// VerifyFirst opens the whole sealed file once before writing any of
+	// it to Out: for an Out that cannot be taken back, like a pipe, where
+	// a damaged file must not deliver the start of the secret.
+	VerifyFirst bool
 }
 
 // Rebuild combines the offered shares, names every share it could not use,
@@ -120,6 +175,10 @@ type RecoverRequest struct {
 func Rebuild(ctx context.Context, req RecoverRequest, rep Reporter) (*Recovery, error) {
 	var good []*shares.Share
 	for _, o := range req.Offered {
+		if o.Err != nil && o.Source == "" {
+			rep.warn("not using %v", o.Err)
+			continue
+		}
 		if o.Err != nil {
 			rep.warn("not using %s: %v", o.Source, o.Err)
 			continue
@@ -166,10 +225,17 @@ func Rebuild(ctx context.Context, req RecoverRequest, rep Reporter) (*Recovery, 
 	return rec, nil
 }
 
+func reopen(f *os.File) error {
+	_, err := f.Seek(0, io.SeekStart)
+	return err
+}
+
 func openSealed(req RecoverRequest, q *shares.Quorum, expect *shares.Expect, rec *Recovery) error {
 	if req.Sealed == "" {
 		return fmt.Errorf("set %s's secret is in a separate sealed file (%s); name it with --sealed", q.SetID.Short(), SealedFile)
 	}
+	// TODO: a sealed file on a pipe cannot be read twice; VerifyFirst
+	// needs a regular file, which os.Open of a FIFO is not.
 	f, err := os.Open(req.Sealed)
 	if err != nil {
 		return fmt.Errorf("opening sealed file: %w", err)
@@ -178,7 +244,15 @@ func openSealed(req RecoverRequest, q *shares.Quorum, expect *shares.Expect, rec
 	if err := shares.VerifySealed(f, q.Set); err != nil {
 		return fmt.Errorf("%s: %w", req.Sealed, err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if req.VerifyFirst {
+		if err := reopen(f); err != nil {
+			return err
+		}
+		if _, err := q.OpenSealed(f, io.Discard, expect); err != nil {
+			return fmt.Errorf("%s: %w", req.Sealed, err)
+		}
+	}
+	if err := reopen(f); err != nil {
 		return err
 	}
 	rec.Checks, err = q.OpenSealed(f, req.Out, expect)

@@ -94,9 +94,19 @@ func ShareFileBase(index int, name string) string {
 // SplitFiles runs a split to files, then reads every medium back and
 // rebuilds the secret from every quorum before it reports success. On any
 // failure every file it created is removed.
-func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (*SplitResult, error) {
-	if err := os.MkdirAll(req.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating output directory: %w", err)
+func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (res *SplitResult, err error) {
+	if err := req.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	if _, serr := os.Stat(req.OutDir); os.IsNotExist(serr) {
+		if err := os.MkdirAll(req.OutDir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating output directory: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				os.Remove(req.OutDir) // only if empty: what we made, we take back
+			}
+		}()
 	}
 	names := req.Policy.Custodians
 	planned := []string{filepath.Join(req.OutDir, RecordFile), filepath.Join(req.OutDir, SealedFile)}
@@ -120,6 +130,7 @@ func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (*SplitResu
 			discardCards(ctx, req.Cards, stored, rep)
 		}
 	}()
+	req.Secret = ctxReader{ctx, req.Secret}
 	d, secret, err := dealSecret(req, out, rep)
 	if err != nil {
 		return nil, err
@@ -148,6 +159,19 @@ func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (*SplitResu
 	return &SplitResult{Record: rec, Files: out.created}, nil
 }
 
+// ctxReader stops reading the secret once ctx is done (Ctrl-C).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("interrupted: %w", err)
+	}
+	return c.r.Read(p)
+}
+
 // dealSecret reads the secret and splits it: inline when it fits, else
 // sealed to OutDir/secret.sealed. It returns the secret only when inline,
 // for the final proof.
@@ -170,7 +194,7 @@ func dealSecret(req SplitRequest, out *outputs, rep Reporter) (*shares.Dealt, []
 
 	path := filepath.Join(req.OutDir, SealedFile)
 	rep.info("the secret is larger than %d bytes: sealing it to %s", shares.InlineLimit, path)
-	f, err := createNew(path, 0o644)
+	f, err := createNew(path, 0o600)
 	if err != nil {
 		clear(head)
 		return nil, nil, err
@@ -201,6 +225,9 @@ func writeMedia(ctx context.Context, req SplitRequest, d *shares.Dealt, rec *Set
 		}
 	}
 	for _, s := range d.Shares {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("interrupted before share %d: %w", s.Index, err)
+		}
 		c := rec.Custodian(s.Index)
 		if onCard[s.Index] {
 			got, ref, err := req.Cards.Store(ctx, s, d)
@@ -244,11 +271,12 @@ func writePaper(ctx context.Context, req SplitRequest, s *shares.Share, d *share
 		return nil, nil, fmt.Errorf("printing share %d: %w", s.Index, err)
 	}
 	files := []string{base + ".pdf", base + ".txt"}
-	if err := writeNew(files[0], pdf.Bytes(), 0o644); err != nil {
+	// Share pages are as secret as the shares: readable by their owner only.
+	if err := writeNew(files[0], pdf.Bytes(), 0o600); err != nil {
 		return nil, nil, err
 	}
 	out.add(files[0])
-	if err := writeNew(files[1], []byte(s.Text()), 0o644); err != nil {
+	if err := writeNew(files[1], []byte(s.Text()), 0o600); err != nil {
 		return nil, nil, err
 	}
 	out.add(files[1])

@@ -18,6 +18,36 @@ type Expect struct {
 	SetID     SetID
 	DealerKey ed25519.PublicKey
 	Checks    []CheckValue // compared with the rebuilt secret, when given
+
+	// The set's public fields as the record has them; when set, they must
+	// equal what the dealer signed into every share.
+	Threshold, Count int
+	Kind             Kind
+	Label            string
+}
+
+// RecordMismatchError says the set record disagrees with the shares, whose
+// fields the dealer signed: the record was altered, or is another set's.
+type RecordMismatchError struct{ Field, Record, Shares string }
+
+func (e *RecordMismatchError) Error() string {
+	return fmt.Sprintf("the set record says %s %s, the shares (signed by the dealer) say %s: the record was altered or belongs to another set",
+		e.Field, e.Record, e.Shares)
+}
+
+// compareRecord checks the record's public fields against a share's.
+func (e *Expect) compareRecord(s *Share) error {
+	switch {
+	case e.Threshold != 0 && e.Threshold != s.Threshold:
+		return &RecordMismatchError{"threshold", fmt.Sprintf("%d-of-%d", e.Threshold, e.Count), fmt.Sprintf("%d-of-%d", s.Threshold, s.Count)}
+	case e.Count != 0 && e.Count != s.Count:
+		return &RecordMismatchError{"count", fmt.Sprintf("%d-of-%d", e.Threshold, e.Count), fmt.Sprintf("%d-of-%d", s.Threshold, s.Count)}
+	case e.Kind != 0 && e.Kind != s.Kind:
+		return &RecordMismatchError{"kind", e.Kind.String(), s.Kind.String()}
+	case e.Threshold != 0 && e.Label != s.Label:
+		return &RecordMismatchError{"label", fmt.Sprintf("%q", e.Label), fmt.Sprintf("%q", s.Label)}
+	}
+	return nil
 }
 
 // Rejection says why one offered share was not used.
@@ -82,6 +112,11 @@ func Check(shares []*Share, expect *Expect) (*Quorum, error) {
 	candidates, err := q.pickSet(shares, expect)
 	if err != nil {
 		return nil, err
+	}
+	if expect != nil {
+		if err := expect.compareRecord(q.Set); err != nil {
+			return nil, err
+		}
 	}
 	q.Shares = q.dedupe(candidates)
 	sort.Slice(q.Shares, func(i, j int) bool { return q.Shares[i].Index < q.Shares[j].Index })

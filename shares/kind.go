@@ -222,6 +222,25 @@ func Detect(secret []byte) Detected {
 	return Detected{Kind: KindRaw, Algorithm: "raw"}
 }
 
+// DetectStrict is Detect for a secret whose kind nobody named: PEM text
+// that is not a private key custos can use (a public key, a certificate,
+// an encrypted key, an unsupported curve) is refused, since escrowing it
+// as raw bytes is almost surely the wrong file.
+func DetectStrict(secret []byte) (Detected, error) {
+	_, alg, err := parsePrivateKey(secret)
+	if err == nil {
+		return Detected{Kind: KindPrivateKey, Algorithm: alg}, nil
+	}
+	blk, _ := pem.Decode(secret)
+	if blk == nil {
+		return Detected{Kind: KindRaw, Algorithm: "raw"}, nil
+	}
+	if !strings.Contains(blk.Type, "PRIVATE KEY") {
+		return Detected{}, fmt.Errorf("this is a PEM %s, not a private key: escrow the private key, or say --kind raw to escrow these bytes as they are", blk.Type)
+	}
+	return Detected{}, fmt.Errorf("this PEM private key cannot be used: %v; say --kind raw to escrow the bytes as they are", err)
+}
+
 // Describe checks that secret is a valid secret of kind k and describes it.
 func Describe(secret []byte, k Kind) (Detected, error) {
 	switch k {

@@ -416,3 +416,25 @@ func TestCreatedAndFields(t *testing.T) {
 		t.Fatalf("Name = %q", s.Name())
 	}
 }
+
+func TestAlteredRecordIsCaught(t *testing.T) {
+	d := mustSplit(t, randBytes(t, 32), Policy{Threshold: 2, Count: 3, Kind: KindAES, Label: "root"})
+	base := Expect{SetID: d.SetID(), DealerKey: d.DealerKey, Checks: d.Checks, Threshold: 2, Count: 3, Kind: KindAES, Label: "root"}
+	if _, err := Combine(d.Shares[:2], &base); err != nil {
+		t.Fatalf("the true record: %v", err)
+	}
+	for name, alter := range map[string]func(*Expect){
+		"threshold": func(e *Expect) { e.Threshold = 1 },
+		"count":     func(e *Expect) { e.Count = 9 },
+		"kind":      func(e *Expect) { e.Kind = KindRaw },
+		"label":     func(e *Expect) { e.Label = "other" },
+	} {
+		e := base
+		alter(&e)
+		_, err := Combine(d.Shares[:2], &e)
+		var rm *RecordMismatchError
+		if !errors.As(err, &rm) || rm.Field != name {
+			t.Errorf("record with altered %s: %v", name, err)
+		}
+	}
+}

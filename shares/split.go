@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -55,10 +56,17 @@ func (d *Dealt) SetID() SetID { return d.Shares[0].SetID }
 // Wipe clears the dealer key. The shares are not secret on their own.
 func (d *Dealt) Wipe() { clear(d.Dealer) }
 
+// Validate checks the policy alone, before any secret is read.
+func (p *Policy) Validate() error { return p.check() }
+
 func (p *Policy) check() error {
 	switch {
+	case p.Threshold == 1:
+		return fmt.Errorf("threshold 1 is too low: with k=1 every share is the whole secret; use at least 2")
 	case p.Threshold < 2:
-		return fmt.Errorf("threshold %d is too low: with k=1 every share is the whole secret; use at least 2", p.Threshold)
+		return fmt.Errorf("threshold %d is not a number of shares; use at least 2", p.Threshold)
+	case p.Count < 2:
+		return fmt.Errorf("%d shares is too few; a split needs at least 2", p.Count)
 	case p.Count > 255:
 		return fmt.Errorf("%d shares is too many: at most 255", p.Count)
 	case p.Threshold > p.Count:
@@ -68,10 +76,16 @@ func (p *Policy) check() error {
 	case len(p.Label) > maxText || !utf8.ValidString(p.Label):
 		return fmt.Errorf("the label must be valid UTF-8 of at most %d bytes", maxText)
 	}
+	seen := map[string]int{}
 	for i, name := range p.Custodians {
 		if len(name) > maxText || !utf8.ValidString(name) {
 			return fmt.Errorf("custodian %d's name must be valid UTF-8 of at most %d bytes", i+1, maxText)
 		}
+		folded := strings.ToLower(strings.TrimSpace(name))
+		if j, dup := seen[folded]; dup && folded != "" {
+			return fmt.Errorf("custodians %d and %d are both named %q: one person holding two shares weakens the threshold; give each share to a different person", j, i+1, name)
+		}
+		seen[folded] = i + 1
 	}
 	return nil
 }
@@ -129,7 +143,7 @@ func Split(secret []byte, p Policy) (*Dealt, error) {
 
 func describe(secret []byte, k Kind) (Detected, error) {
 	if k == 0 {
-		return Detect(secret), nil
+		return DetectStrict(secret)
 	}
 	return Describe(secret, k)
 }

@@ -349,6 +349,12 @@ func (p *Parts) Complete() bool {
 	return true
 }
 
+// PartsError says why the QR codes read from some images do not make a
+// share. Source names those images.
+type PartsError struct{ Source, Reason string }
+
+func (e *PartsError) Error() string { return e.Source + ": " + e.Reason }
+
 // Shares returns the complete shares. A share with missing parts is an
 // error naming the parts and the images that were read.
 func (p *Parts) Shares() ([]*Share, error) {
@@ -368,16 +374,16 @@ func (p *Parts) Shares() ([]*Share, error) {
 		}
 		if len(missing) > 0 {
 			sort.Strings(missing)
-			errs = append(errs, fmt.Errorf("%s: QR part %s of %d missing; scan the rest of that share's pages", source, strings.Join(missing, ", "), pa.of))
+			errs = append(errs, &PartsError{source, fmt.Sprintf("QR part %s of %d missing; scan the rest of that share's pages", strings.Join(missing, ", "), pa.of)})
 			continue
 		}
 		s, err := assemble(lines, source)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &PartsError{source, err.Error()})
 			continue
 		}
 		if s.Tag() != tag {
-			errs = append(errs, fmt.Errorf("%s: QR parts tagged %s do not make the share they name", source, tag))
+			errs = append(errs, &PartsError{source, fmt.Sprintf("QR parts tagged %s do not make the share they name", tag)})
 			continue
 		}
 		out = append(out, s)

@@ -5,10 +5,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 const usage = `custos: threshold key escrow and offline recovery.
@@ -120,6 +123,31 @@ func names(table map[string]command) string {
 	return strings.Join(n, ", ")
 }
 
+// interrupted is cancelled by the first Ctrl-C or SIGTERM, so that a
+// command stops at its next step and removes what it half made; a second
+// signal ends the process at once.
+var interrupted context.Context = context.Background()
+
+func catchInterrupts() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	interrupted = ctx
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-sig; !ok {
+			return
+		}
+		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second one ends the process
+		warning("interrupted: stopping at the next step and removing what was half made (again to quit at once)")
+		cancel()
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(sig)
+		cancel()
+	}
+}
+
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
@@ -141,6 +169,8 @@ func run(args []string) int {
 		hint("run \"custos help\" for the list of commands")
 		return 2
 	}
+	stop := catchInterrupts()
+	defer stop()
 	err := cmd(args[1:])
 	if err != nil {
 		printError(err)

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 
 	"golang.org/x/term"
@@ -30,6 +30,9 @@ func cmdRecover(args []string) error {
 	}
 	if len(pos) == 0 && len(cardSerials) == 0 {
 		return usagef("recover needs shares: .txt files, .png/.jpg scans, or --card SERIAL")
+	}
+	if *out == "-" {
+		return usagef("--out - would make a file named \"-\"; leave out --out to write to standard output")
 	}
 	toStdout := *out == "" && *hsmURI == ""
 	if toStdout && term.IsTerminal(int(os.Stdout.Fd())) {
@@ -75,7 +78,7 @@ func recoverToFile(offered []ceremony.Offered, record *ceremony.SetRecord, seale
 	if out != "" {
 		var err error
 		if f, err = ceremony.CreateSecretFile(out); err != nil {
-			return withHint(err, "custos never overwrites a file; choose a new name")
+			return outputHint(err, out)
 		}
 		w = f
 	}
@@ -87,8 +90,9 @@ func recoverToFile(offered []ceremony.Offered, record *ceremony.SetRecord, seale
 		return recoverHints(err)
 	}
 
-	rec, err := ceremony.Rebuild(context.Background(), ceremony.RecoverRequest{
+	rec, err := ceremony.Rebuild(interrupted, ceremony.RecoverRequest{
 		Offered: offered, Record: record, Sealed: sealed, Out: w,
+		VerifyFirst: f == nil, // standard output cannot be taken back
 	}, reporter())
 	if err != nil {
 		return fail(err)
@@ -110,6 +114,9 @@ func recoverToFile(offered []ceremony.Offered, record *ceremony.SetRecord, seale
 		}
 	}
 	printChecks("rebuilt secret's check value: ", rec.Checks)
+	if sealed != "" && rec.Quorum.Set.Inline != nil {
+		warning("--sealed %s was not used: this set's secret rides inside the shares", sealed)
+	}
 	if record != nil {
 		info("check value matches the set record %s", record.SetID.Short())
 	} else {
@@ -122,6 +129,20 @@ func recoverToFile(offered []ceremony.Offered, record *ceremony.SetRecord, seale
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// outputHint explains why the output file could not be created.
+func outputHint(err error, out string) error {
+	var exists *ceremony.ExistsError
+	switch {
+	case errors.As(err, &exists):
+		return withHint(err, "custos never overwrites a file; choose a new name")
+	case errors.Is(err, fs.ErrNotExist):
+		return withHint(errorf("cannot create %s: its directory does not exist", out), "create the directory first, or choose another path")
+	case errors.Is(err, fs.ErrPermission):
+		return withHint(errorf("cannot create %s: permission denied", out), "choose a directory you can write to")
+	}
+	return errorf("cannot create %s: %w", out, err)
+}
 
 func recoverHints(err error) error {
 	var q *shares.QuorumError

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 
 	"custos/ceremony"
@@ -28,7 +27,7 @@ func recoverToHSM(uri string, offered []ceremony.Offered, record *ceremony.SetRe
 		out = bundle
 	}
 
-	rec, err := ceremony.Rebuild(context.Background(), ceremony.RecoverRequest{
+	rec, err := ceremony.Rebuild(interrupted, ceremony.RecoverRequest{
 		Offered: offered, Record: record, Sealed: sealed, Out: out,
 	}, reporter())
 	if bundle != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +68,10 @@ func cmdSplit(args []string) error {
 		Policy: shares.Policy{Threshold: *k, Count: *n, Custodians: names, Label: *label, Kind: kind},
 		Paper:  paper, OutDir: *out, Secret: secret, NoPaper: *noPaper, Cards: cards,
 	}
-	res, err := ceremony.SplitFiles(context.Background(), req, reporter())
+	if err := req.Policy.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	res, err := ceremony.SplitFiles(interrupted, req, reporter())
 	if err != nil {
 		return splitHints(err)
 	}
