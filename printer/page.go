@@ -267,31 +267,26 @@ func (b *builder) sans(s string) span { return span{s, b.fonts.sans, "text"} }
 func (b *builder) bold(s string) span { return span{s, b.fonts.bold, "text"} }
 
 // addNotice adds the boxed warning at the top of the first page. It names
-// the page with the instructions, known only after pagination, so it is
-// measured with a two-digit page number.
+// the pages with the instructions, known only after pagination, so it is
+// measured with measureRefs and drawn with the real pages.
 func (b *builder) addNotice() error {
-	where := func(page int) string {
-		if page == 1 {
-			return "What to do with it is explained below."
-		}
-		return fmt.Sprintf("What to do with it is explained on page %d.", page)
-	}
-	spans := func(page int) []span {
+	spans := func(r pageRefs) []span {
 		return []span{b.bold("SECRET."), b.sans(fmt.Sprintf(
 			" This page is one share of a secret key that was split among "+
 				"several people. On its own it reveals nothing; together with "+
 				"other shares it rebuilds the key. Keep it sealed, away from "+
-				"the other shares, and give it to no one. %s", where(page)))}
+				"the other shares, and give it to no one. %s",
+			noticeWhere(r)))}
 	}
 	const size, leading, pad = 10.0, 4.6, 3.0
-	_, h, err := b.paragraph(spans(88), size, frameW-2*pad, leading)
+	_, h, err := b.paragraph(spans(measureRefs), size, frameW-2*pad, leading)
 	if err != nil {
 		return err
 	}
 
 	b.add(&block{h: h + 2*pad + 4, draw: func(c *canvas, x, y float64) {
-		page := pageOf(b.pages, "instructions")
-		lines, _, _ := b.paragraph(spans(page), size, frameW-2*pad, leading)
+		lines, _, _ := b.paragraph(spans(b.refs()), size, frameW-2*pad,
+			leading)
 		c.grey(235)
 		c.fill("fill", x, y, frameW, h+2*pad)
 		c.grey(0)
@@ -365,7 +360,7 @@ func (b *builder) addDetails() error {
 		h += rowHeight(r, leading)
 	}
 	labelRuns := func(s string) []run { return []run{{b.fonts.bold, s}} }
-	b.add(&block{h: h + 4, draw: func(c *canvas, x, y float64) {
+	b.add(&block{h: h + 4, mark: "details", draw: func(c *canvas, x, y float64) {
 		y += 2
 		for _, r := range rows {
 			lead := max(leading, r.size*ptToMM*1.3)
@@ -500,15 +495,15 @@ func (b *builder) addTextForm() error {
 		return err
 	}
 	intro, introH, err := b.paragraph([]span{b.sans(
-		"Type these lines if the QR code cannot be read, exactly as " +
-			"printed, line by line. Each line starts with its number; the " +
-			"last group is a check, so custos can tell which line has a " +
-			"typing mistake.")}, 9.5, frameW, 4.6)
+		"Type these lines if the QR code cannot be read, line by line, " +
+			"each with its number. Letter case and spaces do not matter. " +
+			"The last group is a check, so custos can tell which line has " +
+			"a typing mistake.")}, 9.5, frameW, 4.6)
 	if err != nil {
 		return err
 	}
 
-	head := b.heading("Text form", "")
+	head := b.heading("Text form", "textform")
 	head.h += introH + 2
 	headDraw := head.draw
 	head.draw = func(c *canvas, x, y float64) {
@@ -530,7 +525,11 @@ func (b *builder) addTextForm() error {
 		// Keep the whole form on one page when it fits one; else keep
 		// at least a few lines with the heading and at the end.
 		keep := i < n-1 && (whole || i < 4 || i >= n-4)
-		b.add(&block{h: leading, cont: cont, keep: keep, draw: func(c *canvas, x, y float64) {
+		mark := ""
+		if i == n-1 {
+			mark = "textform-end"
+		}
+		b.add(&block{h: leading, cont: cont, keep: keep, mark: mark, draw: func(c *canvas, x, y float64) {
 			if shade {
 				c.grey(232)
 				c.fill("fill", x, y, frameW, leading)
@@ -544,27 +543,99 @@ func (b *builder) addTextForm() error {
 }
 
 // addInstructions adds what a custodian or a successor must know, written
-// for someone with no one to ask.
+// for someone with no one to ask. Its paragraphs may flow onto the next
+// page (keeping them together would add a page to a one-key share), so the
+// notice names every page they are on. Their text names other pages, so it
+// is measured with measureRefs and drawn with the real ones.
 func (b *builder) addInstructions() error {
 	b.heading("What to do with this page", "instructions")
-	for _, para := range instructions(b.p) {
-		spans := []span{b.bold(para.lead + " ")}
-		for _, part := range para.parts {
-			if part.field != "" {
-				spans = append(spans, span{part.text, b.fonts.sans, part.field})
-				continue
-			}
-			spans = append(spans, b.sans(part.text))
-		}
-		lines, h, err := b.paragraph(spans, 9.5, frameW, 4.4)
+	const size, leading, cmdIndent = 9.5, 4.4, 6.0
+	paras := instructions(b.p, measureRefs)
+	for i, para := range paras {
+		lines, h, err := b.instruction(para, size, leading, cmdIndent)
 		if err != nil {
 			return err
 		}
-		b.add(&block{h: h + 1.6, draw: func(c *canvas, x, y float64) {
-			drawLines(c, x, y, lines, 9.5, 4.4)
-		}})
+
+		blk := b.add(&block{h: h + 1.6})
+		if i == len(paras)-1 {
+			blk.mark = "instructions-end"
+		}
+		blk.draw = func(c *canvas, x, y float64) {
+			drawn := lines
+			para := instructions(b.p, b.refs())[i]
+			if l, _, err := b.instruction(para, size, leading,
+				cmdIndent); err == nil {
+				drawn = l
+			}
+			for _, l := range drawn {
+				c.text(x+l.indent, y+ascentShare*size*ptToMM, l.runs, size)
+				y += leading
+			}
+		}
 	}
 	return nil
+}
+
+// instrLine is one drawn line of an instruction, indented for commands.
+type instrLine struct {
+	runs   []run
+	indent float64
+}
+
+// instruction wraps one paragraph, its commands on lines of their own,
+// and returns the lines and their height.
+func (b *builder) instruction(para instruction, size, leading,
+	indent float64) ([]instrLine, float64, error) {
+	var out []instrLine
+	spans := []span{b.bold(para.lead + " ")}
+	flush := func() error {
+		if len(spans) == 0 {
+			return nil
+		}
+		wrapped, err := b.fonts.wrap(spans, size, frameW)
+		for _, l := range wrapped {
+			out = append(out, instrLine{l, 0})
+		}
+		spans = nil
+		return err
+	}
+
+	for _, part := range para.parts {
+		switch {
+		case part.cmd:
+			if err := flush(); err != nil {
+				return nil, 0, err
+			}
+			wrapped, err := b.fonts.wrap([]span{{part.text, b.fonts.mono,
+				part.field}}, size, frameW-indent)
+			if err != nil {
+				return nil, 0, err
+			}
+			for _, l := range wrapped {
+				out = append(out, instrLine{l, indent})
+			}
+		case part.field != "":
+			spans = append(spans, span{part.text, b.fonts.sans, part.field})
+		default:
+			spans = append(spans, b.sans(part.text))
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, 0, err
+	}
+	return out, float64(len(out)) * leading, nil
+}
+
+// refs returns the pages the printed text points to, once paginated.
+func (b *builder) refs() pageRefs {
+	return pageRefs{
+		instrFrom: pageOf(b.pages, "instructions"),
+		instrTo:   pageOf(b.pages, "instructions-end"),
+		details:   pageOf(b.pages, "details"),
+		textFrom:  pageOf(b.pages, "textform"),
+		textTo:    pageOf(b.pages, "textform-end"),
+	}
 }
 
 // addSignatures adds lines for the custodian and a witness to sign.
