@@ -18,14 +18,6 @@ import (
 // TODO: the lead may move these into main.go's table and usage text; the
 // registration here keeps the commands and their scripts working until
 // then, and is harmless after.
-func init() {
-	if _, ok := commands["status"]; !ok {
-		commands["status"] = cmdStatus
-	}
-	if _, ok := commands["audit"]; !ok {
-		commands["audit"] = group("audit", auditCommands, auditUsage)
-	}
-}
 
 var auditCommands = map[string]command{
 	"verify": cmdAuditVerify,

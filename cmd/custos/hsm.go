@@ -20,10 +20,6 @@ import (
 // The hsm commands: list the tokens of a PKCS#11 module and the keys custos
 // restored into one, and prove a key on a token against its check values.
 
-func init() {
-	hsmCommands["list"] = cmdHSMList
-	hsmCommands["verify"] = cmdHSMVerify
-}
 
 const hsmListUsage = `usage: custos hsm list [--all] URI
 

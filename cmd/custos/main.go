@@ -25,10 +25,12 @@ Usage:
     custos verify [--set set.json] SHARE...
     custos inspect [--json] SHARE
     custos ceremony split [--plan FILE] [--audit LOG] [--allow-network]
-    custos ceremony recover --set set.json --target FILE|pkcs11:URI
+    custos ceremony recover --set set.json --target file:PATH|pkcs11:URI
     custos ceremony drill --set set.json [--custodian NAME]
     custos card list|status|enrol|wipe|serve-virtual ...
     custos hsm list|verify ...
+    custos audit verify [--head HASH] LOG
+    custos status [--drill-max-age 365d] DIR
 
 Commands:
     split     Split KEYFILE ("-" for standard input) into N shares, any K of
@@ -49,6 +51,9 @@ Commands:
               card for rehearsals ("custos card" lists the options).
     hsm       HSM tokens: list keys custos imported, verify a key against
               its set record.
+    audit     Check an audit log's hash chain; names the first broken entry.
+    status    The inventory of sets under DIR: custodians, media, cards,
+              and drills older than a year.
 
 Examples:
     $ openssl rand 32 > master.key
@@ -73,6 +78,8 @@ var commands = map[string]command{
 	"card":     group("card", cardCommands, cardUsage),
 	"ceremony": group("ceremony", ceremonyCommands, ceremonyUsage),
 	"hsm":      group("hsm", hsmCommands, hsmUsage),
+	"audit":    group("audit", auditCommands, auditUsage),
+	"status":   cmdStatus,
 }
 
 var cardCommands = map[string]command{
@@ -89,7 +96,10 @@ var ceremonyCommands = map[string]command{
 	"drill":   cmdCeremonyDrill,
 }
 
-var hsmCommands = map[string]command{}
+var hsmCommands = map[string]command{
+	"list":   cmdHSMList,
+	"verify": cmdHSMVerify,
+}
 
 // hsmUsage is shown for "custos hsm --help".
 var hsmUsage = hsmListUsage + "\n" + hsmVerifyUsage
