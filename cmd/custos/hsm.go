@@ -20,7 +20,6 @@ import (
 // The hsm commands: list the tokens of a PKCS#11 module and the keys custos
 // restored into one, and prove a key on a token against its check values.
 
-
 const hsmListUsage = `usage: custos hsm list [--all] URI
 
 Shows the initialised tokens the PKCS#11 URI matches. When it matches one,
