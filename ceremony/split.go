@@ -142,6 +142,9 @@ func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (res *Split
 	if d.Shares[0].External() {
 		rec.Sealed = &SealedRecord{File: SealedFile, Size: d.Shares[0].SealedSize, Digest: d.Shares[0].SealedDigest}
 	}
+	if err := checkPrintable(req, d); err != nil {
+		return nil, err
+	}
 	readBack, err := writeMedia(ctx, req, d, rec, out, &stored, rep)
 	if err != nil {
 		return nil, err
@@ -261,6 +264,20 @@ func discardCards(ctx context.Context, cards CardWriter, stored []*shares.Share,
 		}
 		rep.info("share %d destroyed on %s's card: the failed split left nothing there", s.Index, displayName(s))
 	}
+}
+
+// checkPrintable renders every share page before any card or file is
+// written, so that a name the printer refuses stops the split at once.
+func checkPrintable(req SplitRequest, d *shares.Dealt) error {
+	if req.NoPaper {
+		return nil
+	}
+	for _, s := range d.Shares {
+		if err := printer.WriteSharePDF(io.Discard, SharePage(s, d.Checks, req.Paper)); err != nil {
+			return fmt.Errorf("printing share %d for %s: %w", s.Index, displayName(s), err)
+		}
+	}
+	return nil
 }
 
 // writePaper writes one share's PDF and text file and reads both back.

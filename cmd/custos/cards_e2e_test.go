@@ -116,8 +116,9 @@ func assertRebuilt(t *testing.T, code int, msg, path string, want []byte) {
 	}
 }
 
-// TestFailedSplitLeavesNoCardShare checks that a split failing after a
-// card was written destroys that share again and leaves no file.
+// TestFailedSplitLeavesNoCardShare checks that a split that cannot print a
+// custodian's page fails before any card is written, and that a split
+// failing after a card was written destroys that share again.
 func TestFailedSplitLeavesNoCardShare(t *testing.T) {
 	c := virtualtest.Start(t, 1)[0]
 	dir := t.TempDir()
@@ -143,20 +144,36 @@ func TestFailedSplitLeavesNoCardShare(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("split with an unprintable name: exit %d\n%s", code, msg)
 	}
-	if !strings.Contains(msg, "share 1 destroyed on Ana's card") {
-		t.Fatalf("split did not say it destroyed the card's share:\n%s", msg)
+	if !strings.Contains(msg, "printing share 2 for") {
+		t.Fatalf("split did not name the unprintable share before writing:\n%s", msg)
 	}
-	entries, _ := os.ReadDir(out)
-	if len(entries) != 0 {
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Fatalf("a failed split left %d files in %s", len(entries), out)
 	}
-	card, err := smartcard.Open(context.Background(), c.Serial)
+	assertNoShare(t, c.Serial)
+
+	// Bo's card is not in any reader: the split fails after Ana's card
+	// holds her share, and destroys it again.
+	code, msg = runCLI(t, "split", "--threshold", "2", "--shares", "2", "--name", "Ana", "--name", "Bo",
+		"--card", "Ana="+serial, "--card", "Bo=99999999", "--pin-file", pin, "--out", out, key)
+	if code != 1 || !strings.Contains(msg, "share 1 destroyed on Ana's card") || !strings.Contains(msg, "99999999") {
+		t.Fatalf("split with Bo's card absent: exit %d\n%s", code, msg)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Fatalf("a failed split left %d files in %s", len(entries), out)
+	}
+	assertNoShare(t, c.Serial)
+}
+
+func assertNoShare(t *testing.T, serial uint32) {
+	t.Helper()
+	card, err := smartcard.Open(context.Background(), serial)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer card.Close()
 	held, err := card.Shares()
 	if err != nil || len(held) != 0 {
-		t.Fatalf("the card still holds %d shares after the failed split (%v)", len(held), err)
+		t.Fatalf("card %d holds %d shares after a failed split (%v)", serial, len(held), err)
 	}
 }
