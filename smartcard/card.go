@@ -77,6 +77,11 @@ type SlotInfo struct {
 	Dealer    ed25519.PublicKey
 	Written   time.Time
 
+	// Attested says the key's attestation chain was verified when the
+	// slot was enrolled (see Enrol). A custos slot without it takes no
+	// share.
+	Attested bool
+
 	// SignatureValid says whether the dealer signature verifies with the
 	// dealer key the certificate carries. It proves integrity, not origin:
 	// compare Dealer with the set record for that.
@@ -313,7 +318,14 @@ func (c *Card) slotInfo(s Slot) (*SlotInfo, error) {
 		Slot: s, Kind: r.Kind, SetID: r.SetID, Index: r.Index,
 		Custodian: r.Custodian, Label: r.Label, Dealer: r.Dealer,
 		Written: r.NotBefore, SignatureValid: r.SigOK,
+		Attested: r.Attested != nil,
 	}, nil
+}
+
+// unverified reports a custos slot with no share whose key's attestation
+// was never verified: Enrol reuses it.
+func (si *SlotInfo) unverified() bool {
+	return !si.Foreign && si.Err == nil && si.Kind == KindEnrolled && !si.Attested
 }
 
 // readCert returns the DER certificate in slot s, or nil if there is none.

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
@@ -31,6 +32,13 @@ import (
 //	arc.6  dealer key  OCTET STRING (32, Ed25519 public key)
 //	arc.7  card        SEQUENCE { serial INTEGER, slot INTEGER }
 //	arc.8  sealed      OCTET STRING (see seal.go)
+//	arc.9  attested    OCTET STRING (32): SHA-256 of the card's attestation
+//	                   (F9) certificate that signed the slot key's
+//	                   attestation when custos verified it
+//
+// A certificate without arc.9 marks a key custos made but whose
+// attestation it never verified (or which was enrolled before custos
+// recorded it): such a slot takes no share until it is enrolled again.
 //
 // All are non-critical, so other PIV tools still read the certificate.
 //
@@ -53,6 +61,7 @@ var (
 	oidDealer    = oid(6)
 	oidCard      = oid(7)
 	oidSealed    = oid(8)
+	oidAttested  = oid(9)
 
 	oidEd25519 = asn1.ObjectIdentifier{1, 3, 101, 112}
 	oidCN      = asn1.ObjectIdentifier{2, 5, 4, 3}
@@ -93,6 +102,10 @@ type record struct {
 	Serial    uint32
 	Slot      Slot
 	Sealed    []byte // nil for KindEnrolled
+	// Attested is the SHA-256 of the attestation certificate (slot F9)
+	// that vouched for the slot key when its chain was verified; nil when
+	// it never was.
+	Attested []byte
 
 	Key       *ecdh.PublicKey // the certificate's subject key: the slot key
 	SigOK     bool            // the dealer signature verifies
@@ -173,6 +186,8 @@ func (r *record) check() error {
 		return errors.New("no dealer key")
 	case r.Key == nil:
 		return errors.New("no slot key")
+	case r.Attested != nil && len(r.Attested) != sha256.Size:
+		return errors.New("attestation digest is not SHA-256")
 	}
 	return nil
 }
@@ -253,6 +268,9 @@ func (r *record) addExtensions(b *cryptobyte.Builder) {
 	})
 	if r.Kind == KindShare {
 		ext(oidSealed, octets(r.Sealed))
+	}
+	if r.Attested != nil {
+		ext(oidAttested, octets(r.Attested))
 	}
 }
 
@@ -344,6 +362,9 @@ func (r *record) setField(n int, v []byte) error {
 		r.Serial, r.Slot = uint32(serial), Slot(slot)
 	case 8:
 		ok = s.ReadASN1Bytes(&r.Sealed, casn1.OCTET_STRING) && len(r.Sealed) > 0
+	case 9:
+		ok = s.ReadASN1Bytes(&r.Attested, casn1.OCTET_STRING) &&
+			len(r.Attested) == sha256.Size
 	default:
 		return nil // a later minor version; ignored
 	}

@@ -81,8 +81,22 @@ func TestCertEnrolledMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Kind != KindEnrolled || got.Custodian != r.Custodian || got.Sealed != nil {
+	if got.Kind != KindEnrolled || got.Custodian != r.Custodian || got.Sealed != nil ||
+		got.Attested != nil {
 		t.Fatalf("parsed %+v", got)
+	}
+
+	// The attestation record round-trips, and only a SHA-256 fits.
+	r.Attested = bytes.Repeat([]byte{0x5a}, 32)
+	if der, err = buildCert(rand.Reader, r, dealer, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = parseRecord(der); err != nil || !bytes.Equal(got.Attested, r.Attested) {
+		t.Fatalf("attested marker parsed as %+v (%v)", got, err)
+	}
+	r.Attested = r.Attested[:20]
+	if _, err := buildCert(rand.Reader, r, dealer, time.Now()); err == nil {
+		t.Fatal("built a marker with a 20-byte attestation digest")
 	}
 }
 

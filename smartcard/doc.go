@@ -40,8 +40,14 @@
 // ykman may still ask for the management key.)
 //
 // A slot is marked as custos's by a certificate of kind KindEnrolled as
-// soon as its key exists. custos never overwrites a slot it did not mark,
-// or a share, unless the caller names what will be lost (Overwrite,
+// soon as its key exists; the marker records that the key's attestation
+// chain verified (against Yubico's CAs, or the roots the caller gives: a
+// virtual card's own CA is never trusted implicitly). A slot whose
+// attestation did not verify keeps its key under a marker without that
+// record: it takes no share (UnattestedError), and the next Enrol reuses
+// it. Store has the card attest the slot key again before it seals a
+// share to it. custos never overwrites a slot it did not mark, or a share,
+// unless the caller names what will be lost (Overwrite,
 // StoreRequest.Replace, Reset's list of sets).
 //
 // # Failures a ceremony acts on
@@ -52,6 +58,7 @@
 // ErrLastTryDeclined, DefaultCredentialsError, SlotOccupiedError,
 // CardFullError, ObjectTooLargeError, NotCustosError, InvalidShareError
 // (dealer signature, key binding or sealing broken), AttestationError,
+// UnattestedError,
 // InterruptedError and CardError for the rest. None of them prints a
 // status word; CardError keeps it in a field for logs.
 //

@@ -1,11 +1,14 @@
 package smartcard
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-piv/piv-go/v2/piv"
@@ -83,15 +86,24 @@ type Enrolment struct {
 }
 
 // AttestationError reports a slot key the card could not prove it made.
+// Kept says Enrol left the new key in the slot, marked as custos's but
+// unverified: the slot takes no share, and the next enrolment reuses it.
 type AttestationError struct {
 	Card   CardID
 	Slot   Slot
 	Reason string
+	Kept   bool
 }
 
 func (e *AttestationError) Error() string {
-	return fmt.Sprintf("attestation of slot %v of %v failed: %s", e.Slot,
+	msg := fmt.Sprintf("attestation of slot %v of %v failed: %s", e.Slot,
 		e.Card, e.Reason)
+	if e.Kept {
+		msg += fmt.Sprintf("; slot %v keeps the new key, marked unverified "+
+			"and holding no share: it takes no share, and the next "+
+			"enrolment reuses it", e.Slot)
+	}
+	return msg
 }
 
 // ErrManagementKeyUnknown reports a card whose management key custos does
@@ -102,8 +114,14 @@ var ErrManagementKeyUnknown = errors.New("management key unknown: store it " +
 // Enrol prepares the card for a custodian: it replaces factory credentials
 // (with NewPIN, NewPUK and a random management key kept behind the PIN),
 // generates the custodian key on the card in a retired slot (PIN once,
-// touch as asked), marks the slot as custos's, and verifies the key's
-// attestation chain.
+// touch as asked), verifies the key's attestation chain, and only then
+// marks the slot enrolled.
+//
+// When the attestation does not verify, Enrol returns the Enrolment with
+// an AttestationError (Kept set): the slot keeps the key, marked as
+// custos's but unverified, so that it takes no share and the next Enrol
+// reuses it instead of another slot. The credentials changed before stay
+// changed.
 func (c *Card) Enrol(o EnrolOptions) (*Enrolment, error) {
 	if err := c.checkEnrolOptions(&o); err != nil {
 		return nil, err
@@ -122,13 +140,22 @@ func (c *Card) Enrol(o EnrolOptions) (*Enrolment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.writeMarker(slot, pub, o.Custodian); err != nil {
-		return nil, fmt.Errorf("marking slot %v: %w", slot, err)
-	}
 
 	e := &Enrolment{Card: c.id, Slot: slot, PublicKey: pub}
-	if err := c.attest(e, o.Touch, o.Roots); err != nil {
-		return e, err
+	digest, aerr := c.attest(e, o.Touch, o.Roots)
+	var ae *AttestationError
+	if aerr != nil && !errors.As(aerr, &ae) {
+		return nil, aerr // the card failed; nothing more can be written
+	}
+	if err := c.writeMarker(slot, pub, o.Custodian, digest); err != nil {
+		if ae != nil {
+			return e, ae
+		}
+		return nil, fmt.Errorf("marking slot %v: %w", slot, err)
+	}
+	if ae != nil {
+		ae.Kept = true
+		return e, ae
 	}
 	return e, nil
 }
@@ -330,8 +357,9 @@ func (c *Card) unlock(prompt PINPrompt) error {
 }
 
 // chooseSlot returns the slot to enrol: the one asked for, if it is empty,
-// a custos slot with no share, or its loss was agreed; else the first empty
-// retired slot.
+// a custos slot with no share, or its loss was agreed; else a custos slot
+// whose key was never verified (so that a failed enrolment does not use
+// up a slot each time), else the first empty retired slot.
 func (c *Card) chooseSlot(want Slot, ow Overwrite) (Slot, error) {
 	if want != 0 {
 		si, err := c.slotInfo(want)
@@ -340,16 +368,23 @@ func (c *Card) chooseSlot(want Slot, ow Overwrite) (Slot, error) {
 		}
 		return want, c.mayOverwrite(si, ow)
 	}
+	empty := Slot(0)
 	for s := FirstSlot; s <= LastSlot; s++ {
 		si, err := c.slotInfo(s)
 		if err != nil {
 			return 0, err
 		}
-		if si == nil {
+		switch {
+		case si == nil && empty == 0:
+			empty = s
+		case si != nil && si.unverified():
 			return s, nil
 		}
 	}
-	return 0, &CardFullError{Card: c.id}
+	if empty == 0 {
+		return 0, &CardFullError{Card: c.id}
+	}
+	return empty, nil
 }
 
 // mayOverwrite says whether a slot described by si may be destroyed.
@@ -383,14 +418,15 @@ func (c *Card) generate(s Slot, alg piv.Algorithm, touch piv.TouchPolicy) (*ecdh
 
 // writeMarker labels slot s as a custos slot without a share. The marker is
 // signed by a throwaway key: it only tells custos the slot is its own, and
-// proves nothing.
-func (c *Card) writeMarker(s Slot, pub *ecdh.PublicKey, custodian string) error {
+// proves nothing. attested is the digest of the attestation certificate
+// that vouched for the key, nil if none did.
+func (c *Card) writeMarker(s Slot, pub *ecdh.PublicKey, custodian string, attested []byte) error {
 	dpub, dpriv, err := ed25519.GenerateKey(randReader)
 	if err != nil {
 		return err
 	}
 	r := &record{Kind: KindEnrolled, Custodian: custodian, Dealer: dpub,
-		Serial: c.id.Serial, Slot: s, Key: pub}
+		Serial: c.id.Serial, Slot: s, Key: pub, Attested: attested}
 	der, err := buildCert(randReader, r, dpriv, time.Now())
 	if err != nil {
 		return err
@@ -398,42 +434,105 @@ func (c *Card) writeMarker(s Slot, pub *ecdh.PublicKey, custodian string) error 
 	return c.writeCert(s, der)
 }
 
-// attest verifies the slot key's attestation chain and fills it into e.
-func (c *Card) attest(e *Enrolment, touch piv.TouchPolicy, roots *x509.CertPool) error {
-	ps, _ := e.Slot.piv()
-	slotCert, err := c.yk.Attest(ps)
+// attest verifies the slot key's attestation chain against roots and fills
+// it into e. It returns the digest of the attestation certificate that
+// signed it, for the slot's marker. A chain or content that does not check
+// out is an AttestationError; other errors are the card's.
+func (c *Card) attest(e *Enrolment, touch piv.TouchPolicy, roots *x509.CertPool) ([]byte, error) {
+	slotCert, devCert, err := c.readAttestation(e.Slot)
 	if err != nil {
-		return c.fail("reading the slot attestation", err)
-	}
-	devCert, err := c.yk.AttestationCertificate()
-	if err != nil {
-		return c.fail("reading the attestation certificate", err)
+		return nil, err
 	}
 	e.AttestationCert, e.DeviceCert = slotCert.Raw, devCert.Raw
+	a, err := c.checkAttestation(e.Slot, e.PublicKey, slotCert, devCert, roots, touch)
+	if err != nil {
+		return nil, err
+	}
+	e.Attestation = a
+	d := sha256.Sum256(devCert.Raw)
+	return d[:], nil
+}
 
+// reattest asks the card to attest the key in slot s again, and checks
+// the answer speaks of key: against roots when given, else against the
+// attestation certificate whose digest the slot's certificate recorded
+// when the key was verified at enrolment. It returns the digest of the
+// attestation certificate.
+func (c *Card) reattest(s Slot, key *ecdh.PublicKey, recorded []byte, roots *x509.CertPool) ([]byte, error) {
+	slotCert, devCert, err := c.readAttestation(s)
+	if err != nil {
+		return nil, err
+	}
+	d := sha256.Sum256(devCert.Raw)
+	if roots == nil {
+		if !bytes.Equal(d[:], recorded) {
+			return nil, &AttestationError{Card: c.id, Slot: s, Reason: "the " +
+				"card's attestation certificate is not the one that vouched " +
+				"for the slot at enrolment"}
+		}
+		roots = x509.NewCertPool()
+		roots.AddCert(devCert)
+	}
+	if _, err := c.checkAttestation(s, key, slotCert, devCert, roots, 0); err != nil {
+		return nil, err
+	}
+	return d[:], nil
+}
+
+// readAttestation asks the card for its attestation of slot s and for the
+// attestation certificate (slot F9) that signs it.
+func (c *Card) readAttestation(s Slot) (slotCert, devCert *x509.Certificate, err error) {
+	ps, _ := s.piv()
+	if slotCert, err = c.yk.Attest(ps); err != nil {
+		return nil, nil, c.fail("reading the slot attestation", err)
+	}
+	if devCert, err = c.yk.AttestationCertificate(); err != nil {
+		return nil, nil, c.fail("reading the attestation certificate", err)
+	}
+	return slotCert, devCert, nil
+}
+
+// checkAttestation verifies the chain from slotCert through devCert to
+// roots (nil: Yubico's CAs) and that it attests key, in slot s of this
+// card, with PIN policy once and the touch policy asked for (zero: any).
+func (c *Card) checkAttestation(s Slot, key *ecdh.PublicKey, slotCert, devCert *x509.Certificate,
+	roots *x509.CertPool, touch piv.TouchPolicy) (*piv.Attestation, error) {
 	fail := func(why string) error {
-		return &AttestationError{Card: c.id, Slot: e.Slot, Reason: why}
+		return &AttestationError{Card: c.id, Slot: s, Reason: why}
 	}
 	v := piv.Verifier{Roots: roots}
 	a, err := v.Verify(devCert, slotCert)
 	if err != nil {
-		return fail("the chain does not verify: " + err.Error())
+		return nil, fail("the chain does not verify: " + chainReason(err))
 	}
-	e.Attestation = a
 	pub, err := x509.ParsePKIXPublicKey(slotCert.RawSubjectPublicKeyInfo)
 	if err != nil {
-		return fail("unreadable key")
+		return nil, fail("unreadable key")
 	}
-	key, err := toECDH(pub)
+	got, err := toECDH(pub)
 	switch {
-	case err != nil || !sameKey(key, e.PublicKey):
-		return fail("it attests another key")
+	case err != nil || !sameKey(got, key):
+		return nil, fail("it attests another key")
 	case a.Serial != c.id.Serial:
-		return fail(fmt.Sprintf("it names card %d", a.Serial))
-	case a.Slot.Key != uint32(e.Slot):
-		return fail("it names another slot")
-	case a.PINPolicy != piv.PINPolicyOnce || a.TouchPolicy != touch:
-		return fail("its PIN or touch policy is not the one asked for")
+		return nil, fail(fmt.Sprintf("it names card %d", a.Serial))
+	case a.Slot.Key != uint32(s):
+		return nil, fail("it names another slot")
+	case a.PINPolicy != piv.PINPolicyOnce || (touch != 0 && a.TouchPolicy != touch):
+		return nil, fail("its PIN or touch policy is not the one asked for")
 	}
-	return nil
+	return a, nil
+}
+
+// chainReason puts piv-go's verification failure in words, without its
+// "error verifying attestation certificate" prefix.
+func chainReason(err error) string {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, "certificate: "); ok {
+		msg = rest
+	}
+	if strings.Contains(msg, "unknown authority") {
+		return "its certificate is signed by an attestation CA that is " +
+			"not among the trusted roots"
+	}
+	return msg
 }

@@ -139,6 +139,20 @@ func (e *CardFullError) Error() string {
 	return fmt.Sprintf("%v has no free key slot", e.Card)
 }
 
+// UnattestedError reports a custos slot whose key's attestation custos
+// never verified (its enrolment failed there, or predates the check). It
+// takes no share; enrolling the card again replaces its key.
+type UnattestedError struct {
+	Card CardID
+	Slot Slot
+}
+
+func (e *UnattestedError) Error() string {
+	return fmt.Sprintf("slot %v of %v holds a key whose attestation custos "+
+		"never verified; it takes no share until the card is enrolled again",
+		e.Slot, e.Card)
+}
+
 // ObjectTooLargeError reports a certificate object larger than the card
 // stores in one slot.
 type ObjectTooLargeError struct {

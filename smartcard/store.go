@@ -28,6 +28,11 @@ type StoreRequest struct {
 
 	// Replace names the set whose share in the slot may be overwritten.
 	Replace *[16]byte
+	// Roots verify the card's fresh attestation of the slot key before
+	// the share is sealed to it. nil checks it against the attestation
+	// certificate recorded when the slot was enrolled, whose chain was
+	// verified then.
+	Roots *x509.CertPool
 	// Prompt asks for the PIN when the management key is not yet known in
 	// this session (it is after Enrol).
 	Prompt PINPrompt
@@ -40,7 +45,10 @@ type StoreRequest struct {
 }
 
 // Store seals the share to the slot key and writes it, signed by the
-// dealer, as the slot's certificate; then reads it back and compares.
+// dealer, as the slot's certificate; then reads it back and compares. It
+// refuses a slot whose key's attestation was never verified
+// (UnattestedError), and first has the card attest the key again (see
+// StoreRequest.Roots).
 //
 // If the card is pulled or the connection drops during the write, Store
 // waits for the card to come back, reads the slot and returns
@@ -58,7 +66,7 @@ func (c *Card) Store(req StoreRequest) error {
 		req.Custodian = rec.Custodian
 	}
 
-	der, err := c.shareCert(req, rec.Key)
+	der, err := c.shareCert(req, rec)
 	if err != nil {
 		return err
 	}
@@ -112,8 +120,9 @@ func checkStore(req *StoreRequest) error {
 }
 
 // storeTarget checks the slot may take the share: it is a custos slot,
-// enrolled or holding a share whose loss was agreed, and its certificate's
-// key is the key the card holds there. It returns the slot's certificate.
+// enrolled or holding a share whose loss was agreed, its certificate's key
+// is the key the card holds there, and the card attests that key. It
+// returns the slot's certificate.
 func (c *Card) storeTarget(req StoreRequest) ([]byte, *record, error) {
 	old, err := c.readCert(req.Slot)
 	if err != nil {
@@ -134,6 +143,12 @@ func (c *Card) storeTarget(req StoreRequest) ([]byte, *record, error) {
 			SetID: rec.SetID, Index: rec.Index}
 	}
 	if err := c.checkKey(req.Slot, rec); err != nil {
+		return nil, nil, err
+	}
+	if rec.Attested == nil {
+		return nil, nil, &UnattestedError{Card: c.id, Slot: req.Slot}
+	}
+	if _, err := c.reattest(req.Slot, rec.Key, rec.Attested, req.Roots); err != nil {
 		return nil, nil, err
 	}
 	return old, rec, nil
@@ -160,7 +175,10 @@ func (c *Card) checkKey(s Slot, rec *record) error {
 	return nil
 }
 
-func (c *Card) shareCert(req StoreRequest, key *ecdh.PublicKey) ([]byte, error) {
+// shareCert seals the share to the key of the slot's certificate rec and
+// builds the certificate that replaces it.
+func (c *Card) shareCert(req StoreRequest, rec *record) ([]byte, error) {
+	key := rec.Key
 	sc := sealContext{Serial: c.id.Serial, Slot: req.Slot, SetID: req.SetID, Index: req.Index}
 	sealed, err := seal(randReader, key, sc, req.Share)
 	if err != nil {
@@ -171,6 +189,7 @@ func (c *Card) shareCert(req StoreRequest, key *ecdh.PublicKey) ([]byte, error) 
 		Custodian: req.Custodian, Label: req.Label,
 		Dealer: req.Dealer.Public().(ed25519.PublicKey),
 		Serial: c.id.Serial, Slot: req.Slot, Sealed: sealed, Key: key,
+		Attested: rec.Attested,
 	}
 	der, err := buildCert(randReader, r, req.Dealer, time.Now())
 	if err != nil {
@@ -326,7 +345,9 @@ func ecdsaPublic(k *ecdh.PublicKey) *ecdsa.PublicKey {
 // Wipe destroys the share of set setID on the card: it replaces the slot's
 // key with a new one, so the sealed share can never be opened again, even
 // from a copy, and overwrites the certificate with an enrolment marker. The
-// slot stays the custodian's, ready for another share.
+// slot stays the custodian's, ready for another share, when the card
+// attests the new key with the attestation certificate that vouched for
+// the old one; otherwise it is marked unverified, to be enrolled again.
 func (c *Card) Wipe(setID [16]byte, prompt PINPrompt) error {
 	slot, rec, err := c.findSet(setID)
 	if err != nil {
@@ -345,7 +366,13 @@ func (c *Card) Wipe(setID [16]byte, prompt PINPrompt) error {
 	if err != nil {
 		return err
 	}
-	if err := c.writeMarker(slot, pub, rec.Custodian); err != nil {
+	var attested []byte
+	if rec.Attested != nil {
+		// A failure only leaves the slot unverified: the share is gone
+		// either way, which is what Wipe is for.
+		attested, _ = c.reattest(slot, pub, rec.Attested, nil)
+	}
+	if err := c.writeMarker(slot, pub, rec.Custodian, attested); err != nil {
 		return fmt.Errorf("marking slot %v after wiping: %w", slot, err)
 	}
 	return nil

@@ -32,13 +32,28 @@ const cardUsage = `Usage:
 
 Cards are found by serial number, never by reader. PINs are read from the
 terminal, or from a file given with --pin-file (mode 0600 or stricter; the
-first line is the PIN). A PIN file never spends a card's last PIN try.
+first line is the PIN). A PIN file never spends a card's last PIN try: run
+at a terminal and answer yes for that.
+
+enrol sets a factory card's PIN and PUK (asked twice at the terminal, or
+read from --new-pin-file and --new-puk-file), makes the custodian's key on
+the card and verifies the card's attestation of it before marking the slot
+enrolled. --pin-file is for a card whose PIN is already set. Attestation is
+checked against Yubico's CAs unless --roots names others. A rehearsal card
+from "custos card serve-virtual" is vouched for by its own CA, which custos
+never trusts implicitly: export it with serve-virtual --export-ca and give
+it to enrol (and split) with --roots. A slot whose attestation failed takes
+no share; enrolling again reuses it.
 
 Examples:
     $ custos card list
     $ custos card enrol --serial 12345678 --custodian Ana
     $ custos card status --serial 12345678
     $ custos card wipe --serial 12345678 --set 7F2C0102...
+
+  Rehearsal with a virtual card (two terminals):
+    $ custos card serve-virtual --state ana.card --export-ca ana-ca.pem
+    $ custos card enrol --serial 12345678 --custodian Ana --roots ana-ca.pem
 `
 
 // cardOut is where card commands print their listings; tests replace it.
@@ -155,6 +170,9 @@ func slotText(s smartcard.SlotInfo) string {
 		return "a key or certificate custos did not write"
 	case s.Err != nil:
 		return "custos certificate, unreadable: " + s.Err.Error()
+	case s.Kind == smartcard.KindEnrolled && !s.Attested:
+		return fmt.Sprintf("key made for %q, ATTESTATION NOT VERIFIED: takes no "+
+			"share until enrolled again", s.Custodian)
 	case s.Kind == smartcard.KindEnrolled:
 		return fmt.Sprintf("enrolled for %q, no share", s.Custodian)
 	}
@@ -219,7 +237,13 @@ func cmdCardEnrol(args []string) error {
 		return err
 	}
 	defer card.Close()
-	return enrolCard(card, o, *newPINFile, *newPUKFile, *attOut)
+	return enrolCard(card, o, enrolFiles{*pinFile, *newPINFile, *newPUKFile}, *attOut)
+}
+
+// enrolFiles are the PIN files of an enrolment: the card's PIN, and the
+// new PIN and PUK for a factory card. Empty ones are asked at the terminal.
+type enrolFiles struct {
+	pin, newPIN, newPUK string
 }
 
 func enrolFlags(o *smartcard.EnrolOptions, slot, alg, touch, replace string, foreign bool) error {
@@ -260,8 +284,8 @@ func enrolFlags(o *smartcard.EnrolOptions, slot, alg, touch, replace string, for
 	return nil
 }
 
-func enrolCard(card *smartcard.Card, o smartcard.EnrolOptions, newPINFile, newPUKFile, attOut string) error {
-	e, err := enrol(card, o, newPINFile, newPUKFile)
+func enrolCard(card *smartcard.Card, o smartcard.EnrolOptions, files enrolFiles, attOut string) error {
+	e, err := enrol(card, o, files)
 	if err != nil {
 		return cardHints(err)
 	}
@@ -273,28 +297,36 @@ func enrolCard(card *smartcard.Card, o smartcard.EnrolOptions, newPINFile, newPU
 
 // enrol asks for a new PIN and PUK where the card still has the factory
 // ones, then enrols it.
-func enrol(card *smartcard.Card, o smartcard.EnrolOptions, newPINFile, newPUKFile string) (*smartcard.Enrolment, error) {
+func enrol(card *smartcard.Card, o smartcard.EnrolOptions, files enrolFiles) (*smartcard.Enrolment, error) {
 	st, err := card.Info()
 	if err != nil {
 		return nil, err
 	}
 	cr := st.Credentials
+	if err := checkEnrolFiles(card.ID(), cr, files); err != nil {
+		return nil, err
+	}
 	if cr.PINDefault {
 		info("%v still has the factory PIN; choose the custodian's PIN", card.ID())
-		if o.NewPIN, err = newSecret("PIN", newPINFile); err != nil {
+		if o.NewPIN, err = newSecret("PIN", files.newPIN); err != nil {
 			return nil, err
 		}
 		defer clear(o.NewPIN)
 	}
 	if cr.PUKDefault {
 		info("%v still has the factory PUK; choose the custodian's PUK (it unblocks the PIN)", card.ID())
-		if o.NewPUK, err = newSecret("PUK", newPUKFile); err != nil {
+		if o.NewPUK, err = newSecret("PUK", files.newPUK); err != nil {
 			return nil, err
 		}
 		defer clear(o.NewPUK)
 	}
 
 	e, err := card.Enrol(o)
+	var ae *smartcard.AttestationError
+	if errors.As(err, &ae) && (cr.PINDefault || cr.PUKDefault) {
+		return nil, withHint(err, "the card's PIN and PUK are now the new ones: "+
+			"enrolling again asks for its PIN (--pin-file), not new ones")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +334,26 @@ func enrol(card *smartcard.Card, o smartcard.EnrolOptions, newPINFile, newPUKFil
 	info("%v: slot %v enrolled for %q; key made on the card (attested: serial %d, firmware %d.%d.%d)",
 		e.Card, e.Slot, o.Custodian, a.Serial, a.Version.Major, a.Version.Minor, a.Version.Patch)
 	return e, nil
+}
+
+// checkEnrolFiles refuses PIN files that do not fit the card's state,
+// before anything is asked or changed: --pin-file is the PIN a card
+// already has, --new-pin-file and --new-puk-file replace factory ones.
+func checkEnrolFiles(id smartcard.CardID, cr smartcard.Credentials, files enrolFiles) error {
+	if cr.PINDefault && files.pin != "" && files.newPIN == "" {
+		return withHint(errorf("%v still has the factory PIN, which custos replaces: "+
+			"--pin-file gives the PIN a card already has", id),
+			"give the custodian's new PIN and PUK with --new-pin-file FILE and "+
+				"--new-puk-file FILE (mode 0600), or leave out --pin-file to type them")
+	}
+	if !cr.PINDefault && files.newPIN != "" {
+		warning("--new-pin-file is not used: %v already has its own PIN, "+
+			"which custos asks for (--pin-file)", id)
+	}
+	if !cr.PUKDefault && files.newPUK != "" {
+		warning("--new-puk-file is not used: %v already has its own PUK", id)
+	}
+	return nil
 }
 
 // writeAttestation saves the attestation chain (public) as PEM.
@@ -430,6 +482,8 @@ func cardHints(err error) error {
 		occ     *smartcard.SlotOccupiedError
 		large   *smartcard.ObjectTooLargeError
 		inter   *smartcard.InterruptedError
+		att     *smartcard.AttestationError
+		unatt   *smartcard.UnattestedError
 	)
 	switch {
 	case errors.As(err, &absent):
@@ -443,8 +497,22 @@ func cardHints(err error) error {
 		return withHint(err, "the custodian's PUK unblocks it: ykman piv access unblock-pin",
 			"without the PUK, \"custos card wipe --reset\" empties the card; a recovery "+
 				"can go on with other custodians")
+	case errors.Is(err, errLastTryFromFile):
+		return withHint(err, "nothing was tried; the card still has one PIN try",
+			"to spend it, run the command at a terminal without --pin-file and "+
+				"type yes when asked")
 	case errors.Is(err, smartcard.ErrLastTryDeclined):
 		return withHint(err, "nothing was tried; the card still has one PIN try")
+	case errors.As(err, &att):
+		return withHint(err, "a rehearsal card from \"custos card serve-virtual\" is "+
+			"vouched for by its own CA, never trusted implicitly: start it with "+
+			"--export-ca CA.pem and give --roots CA.pem",
+			"a YubiKey is checked against Yubico's CAs; one that fails may not be "+
+				"genuine: give it no share")
+	case errors.As(err, &unatt):
+		return withHint(err, fmt.Sprintf("enrol it again: custos card enrol --serial %d "+
+			"--custodian NAME --roots CA.pem (for a rehearsal card, the CA from "+
+			"serve-virtual --export-ca); it reuses the slot", unatt.Card.Serial))
 	case errors.As(err, &def):
 		return withHint(err, "run \"custos card enrol\", which sets the custodian's own PIN and PUK")
 	case errors.As(err, &occ) && occ.Foreign:
@@ -501,10 +569,23 @@ func (p *pinPrompt) PIN(card smartcard.CardID, retries int) ([]byte, error) {
 	return readTTY(fmt.Sprintf("PIN of %v (%d %s left): ", card, retries, plural(retries, "try", "tries")))
 }
 
+// errLastTryFromFile is why a PIN file never spends a card's last try.
+var errLastTryFromFile error = lastTryFromFile{}
+
+type lastTryFromFile struct{}
+
+func (lastTryFromFile) Error() string {
+	return "a PIN file never spends a card's last PIN try"
+}
+
+func (lastTryFromFile) Is(target error) bool {
+	return target == smartcard.ErrLastTryDeclined
+}
+
 // ConfirmLastTry refuses with a PIN file: a script cannot see the risk.
 func (p *pinPrompt) ConfirmLastTry(card smartcard.CardID) (bool, error) {
 	if p.file != "" {
-		return false, nil
+		return false, errLastTryFromFile
 	}
 	warning("%v has ONE PIN try left: a wrong PIN blocks it", card)
 	ans, err := readTTYLine("type yes to try the PIN: ")
@@ -531,6 +612,12 @@ func newSecret(what, file string) ([]byte, error) {
 	}
 	for {
 		a, err := readTTY(fmt.Sprintf("new %s (6 to 8 characters): ", what))
+		var h *hintedError
+		if errors.As(err, &h) {
+			// No terminal: say which file gives it instead.
+			return nil, withHint(errorf("no terminal to ask for the card's new %s", what),
+				fmt.Sprintf("give it with --new-%s-file FILE (mode 0600)", strings.ToLower(what)))
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,15 +18,30 @@ import (
 type cardWriter struct {
 	serials map[int]uint32 // by share index
 	prompt  smartcard.PINPrompt
+	pinFile string
+	// roots verify the cards' attestations (nil: Yubico's CAs for an
+	// enrolment; the record made at enrolment for a store).
+	roots *x509.CertPool
 }
 
 // parseCardSpecs turns --card NAME=SERIAL flags into a card writer. NAME is
-// a custodian's --name, or their share number.
-func parseCardSpecs(specs, names []string, pinFile string) (ceremony.CardWriter, error) {
+// a custodian's --name, or their share number. rootsFile is split's
+// --roots: the attestation CAs the cards are checked against.
+func parseCardSpecs(specs, names []string, pinFile, rootsFile string) (ceremony.CardWriter, error) {
 	if len(specs) == 0 {
+		if rootsFile != "" {
+			return nil, usagef("--roots checks the attestation of cards given with --card; there are none")
+		}
 		return nil, nil
 	}
-	w := &cardWriter{serials: map[int]uint32{}}
+	w := &cardWriter{serials: map[int]uint32{}, pinFile: pinFile}
+	if rootsFile != "" {
+		roots, err := readRoots(rootsFile)
+		if err != nil {
+			return nil, err
+		}
+		w.roots = roots
+	}
 	seen := map[uint32]string{}
 	for _, spec := range specs {
 		name, serialText, ok := strings.Cut(spec, "=")
@@ -94,6 +111,7 @@ func (w *cardWriter) Store(ctx context.Context, s *shares.Share, d *shares.Dealt
 	err = card.Store(smartcard.StoreRequest{
 		Slot: slot, SetID: s.SetID, Index: s.Index, Custodian: s.Custodian,
 		Label: s.Label, Share: s.Marshal(), Dealer: d.Dealer, Prompt: w.prompt,
+		Roots:    w.roots,
 		OnPulled: func(id smartcard.CardID) { warning("%v was pulled during the write; put it back in", id) },
 	})
 	if err != nil {
@@ -118,24 +136,61 @@ func (w *cardWriter) Discard(ctx context.Context, s *shares.Share) error {
 	return cardHints(card.Wipe(s.SetID, w.prompt))
 }
 
-// enrolledSlot returns a custos slot on the card with no share, enrolling
-// one when there is none.
+// enrolledSlot returns a custos slot on the card with no share whose key's
+// attestation was verified, enrolling one when there is none (reusing a
+// slot whose attestation failed before). Store then has the card attest
+// the slot key again.
+//
+// A slot enrolled under another name is used with a warning, not refused:
+// the name is a label custos wrote, not a credential, names differ between
+// splits ("Ana", "Ana Lima"), and the read-back with the custodian's PIN
+// is what shows the card is theirs.
 func (w *cardWriter) enrolledSlot(card *smartcard.Card, s *shares.Share) (smartcard.Slot, error) {
 	st, err := card.Info()
 	if err != nil {
 		return 0, err
 	}
+	unverified := false
 	for _, sl := range st.Slots {
-		if !sl.Foreign && sl.Kind == smartcard.KindEnrolled {
-			return sl.Slot, nil
+		if sl.Foreign || sl.Err != nil || sl.Kind != smartcard.KindEnrolled {
+			continue
 		}
+		if !sl.Attested {
+			unverified = true
+			continue
+		}
+		if sl.Custodian != s.Custodian {
+			warning("%v slot %v was enrolled for %q, not %q: make sure this is %s's card; "+
+				"the share is recorded for %q", card.ID(), sl.Slot, sl.Custodian,
+				s.Custodian, displayName(s), s.Custodian)
+		}
+		return sl.Slot, nil
 	}
-	info("%v has no custos slot yet: enrolling it for %s", card.ID(), s.Custodian)
-	e, err := enrol(card, smartcard.EnrolOptions{Custodian: s.Custodian, Prompt: w.prompt}, "", "")
+
+	switch {
+	case unverified:
+		info("%v holds a key whose attestation was never verified: enrolling it again for %s",
+			card.ID(), displayName(s))
+	case len(st.Slots) > 0:
+		info("%v has no free custos slot: enrolling another one for %s", card.ID(), displayName(s))
+	default:
+		info("%v has no custos slot yet: enrolling it for %s", card.ID(), displayName(s))
+	}
+	o := smartcard.EnrolOptions{Custodian: s.Custodian, Prompt: w.prompt, Roots: w.roots}
+	e, err := enrol(card, o, enrolFiles{pin: w.pinFile})
 	if err != nil {
 		return 0, err
 	}
 	return e.Slot, nil
+}
+
+// displayName names a custodian in messages: their name, or their share
+// number when the split has no names.
+func displayName(s *shares.Share) string {
+	if s.Custodian != "" {
+		return s.Custodian
+	}
+	return fmt.Sprintf("custodian %d", s.Index)
 }
 
 // loadShare reads a share from a card with the PIN and checks it alone,
@@ -172,21 +227,43 @@ func readCardShares(serials []string, pinFile string, record *ceremony.SetRecord
 	if err != nil {
 		return nil, err
 	}
-	var out []ceremony.Offered
+	var parsed []uint32
+	seen := map[uint32]bool{}
 	for _, text := range serials {
 		serial, err := strconv.ParseUint(text, 10, 32)
 		if err != nil {
 			return nil, usagef("--card %q is not a card serial number", text)
 		}
-		source := "card " + text
-		s, err := readOneCard(uint32(serial), prompt, record)
-		if err != nil {
-			err = cardHints(err)
-			printError(err)
+		if seen[uint32(serial)] {
+			return nil, usagef("card %d is given twice with --card; a card holds one custodian's share", serial)
 		}
-		out = append(out, ceremony.Offered{Share: s, Source: source, Err: err})
+		seen[uint32(serial)] = true
+		parsed = append(parsed, uint32(serial))
+	}
+
+	// A card that fails is said once, here, with its hints; the recovery
+	// goes on with the others and counts only what was read.
+	var out []ceremony.Offered
+	for _, serial := range parsed {
+		s, err := readOneCard(serial, prompt, record)
+		if err != nil {
+			warnWithHints(fmt.Sprintf("not using card %d", serial), cardHints(err))
+			continue
+		}
+		out = append(out, ceremony.Offered{Share: s, Source: fmt.Sprintf("card %d", serial)})
 	}
 	return out, nil
+}
+
+// warnWithHints prints err as one warning, then its hints.
+func warnWithHints(what string, err error) {
+	warning("%s: %v", what, err)
+	var h *hintedError
+	for e := err; errors.As(e, &h); e = h.err {
+		for _, line := range h.hints {
+			hint("%s", line)
+		}
+	}
 }
 
 func readOneCard(serial uint32, prompt smartcard.PINPrompt, record *ceremony.SetRecord) (*shares.Share, error) {

@@ -26,6 +26,7 @@ func cmdSplit(args []string) error {
 	fs.Var(&cardSpecs, "card", "")
 	noPaper := fs.Bool("no-paper", false, "")
 	pinFile := fs.String("pin-file", "", "")
+	rootsFile := fs.String("roots", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,7 +54,7 @@ func cmdSplit(args []string) error {
 			return usagef("%v", err)
 		}
 	}
-	cards, err := parseCardSpecs(cardSpecs, names, *pinFile)
+	cards, err := parseCardSpecs(cardSpecs, names, *pinFile, *rootsFile)
 	if err != nil {
 		return err
 	}
