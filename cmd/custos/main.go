@@ -19,9 +19,11 @@ const usage = `custos: threshold key escrow and offline recovery.
 Usage:
     custos split --threshold K --shares N [--name NAME]... [--label L]
                  [--kind raw|aes|hmac|private-key|bundle] [--paper a4|letter]
-                 [--card NAME=SERIAL]... [--no-paper] --out DIR KEYFILE
+                 [--card NAME=SERIAL]... [--roots CA.pem] [--pin-file F]
+                 [--no-paper] --out DIR KEYFILE
     custos recover [--out FILE] [--sealed FILE] [--set set.json]
-                   [--card SERIAL]... [--hsm URI] SHARE...
+                   [--card SERIAL]... [--pin-file F]
+                   [--hsm URI [--hsm-path create|unwrap]] SHARE...
     custos verify [--set set.json] SHARE...
     custos inspect [--json] SHARE
     custos ceremony split [--plan FILE] [--audit LOG] [--allow-network]

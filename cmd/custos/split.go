@@ -85,7 +85,7 @@ func splitHints(err error) error {
 	if errors.As(err, &exists) {
 		return withHint(err, "choose an empty --out directory; nothing was written")
 	}
-	return withHint(err, "nothing was left behind: every file this split created has been removed")
+	return withHint(err, "every file this split created has been removed; any card it wrote was wiped again (see above)")
 }
 
 // openSecretInput opens the key file, or standard input for "-".
