@@ -54,7 +54,9 @@ func hsmMaterial(kind shares.Kind, alg string, b []byte) (hsm.Kind, []byte, cryp
 	return 0, nil, nil, fmt.Errorf("a %s secret is not a key an HSM takes; recover it to a file with --out", kind)
 }
 
-// hsmCheck picks the check values an HSM can prove from a set record's.
+// HSMCheck picks the check values an HSM can prove from a set record's.
+func HSMCheck(checks []shares.CheckValue) hsm.Check { return hsmCheck(checks) }
+
 func hsmCheck(checks []shares.CheckValue) hsm.Check {
 	var c hsm.Check
 	for _, v := range checks {

@@ -29,24 +29,34 @@ func TestImportEveryKindBothPaths(t *testing.T) {
 	s := h.open("kinds")
 	softhsm26 := s.Info().Model == "SoftHSM v2" && s.Info().Firmware == "2.6"
 	for _, path := range []Path{PathCreate, PathUnwrap} {
+		// One bundle of mixed kinds per path, so one transport key.
+		var bundle []Key
+		var made []testKey
 		for name, tk := range keys {
 			label := name + "-" + path.String()
-			im, err := s.ImportKey(bg, tk.key(label), Options{Path: path})
 			if tk.kind == KindEd25519 && path == PathUnwrap && softhsm26 {
 				// SoftHSM 2.6 cannot unwrap Ed25519 PKCS#8; the import
 				// must fail cleanly and say so.
+				_, err := s.ImportKey(bg, tk.key(label), Options{Path: path})
 				if err == nil || !strings.Contains(err.Error(), "Ed25519") {
 					t.Errorf("%s: err = %v, want the Ed25519 refusal",
 						label, err)
 				}
 				continue
 			}
-			if err != nil {
-				t.Errorf("%s: %v", label, err)
-				continue
+			bundle = append(bundle, tk.key(label))
+			made = append(made, tk)
+		}
+		out, err := s.Import(bg, bundle, Options{Path: path})
+		if err != nil {
+			t.Fatalf("%v: %v", path, err)
+		}
+		for i, im := range out {
+			checkProof(t, im.Label, made[i], im)
+			checkObject(t, s, im.Label, made[i].kind)
+			if im.Path != path {
+				t.Errorf("%s: imported by %v", im.Label, im.Path)
 			}
-			checkProof(t, label, tk, im)
-			checkObject(t, s, label, tk.kind)
 		}
 	}
 

@@ -12,7 +12,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"custos/ceremony"
 	"custos/hsm"
+	"custos/shares"
 
 	"golang.org/x/term"
 )
@@ -29,12 +31,16 @@ token computes now; --all shows every secret and private key.
     $ custos hsm list 'pkcs11:?module-path=/usr/lib/softhsm/libsofthsm2.so'
     $ custos hsm list 'pkcs11:token=vault-a?module-path=/usr/lib/softhsm/libsofthsm2.so'`
 
-const hsmVerifyUsage = `usage: custos hsm verify URI [--kcv HEX] [--ecb HEX] [--hmac HEX]
+const hsmVerifyUsage = `usage: custos hsm verify URI --set set.json
+       custos hsm verify URI [--kcv HEX] [--ecb HEX] [--hmac HEX]
                          [--spki-sha256 HEX]
 
-Proves inside the token that the key the URI names (object= and/or id=)
-has the check values given, as the set record lists them.
+Proves inside the token that a key has the set record's check values (or
+the ones given): the annual drill's last step. With --set and no object=
+or id= in the URI, the key is the one "custos recover --hsm" imported,
+found by its CKA_ID, the set ID.
 
+    $ custos hsm verify 'pkcs11:token=vault-a?module-path=/usr/lib/softhsm/libsofthsm2.so' --set set.json
     $ custos hsm verify 'pkcs11:token=vault-a;object=master?module-path=/usr/lib/softhsm/libsofthsm2.so' --kcv 1A2B3C`
 
 func cmdHSMList(args []string) error {
@@ -150,6 +156,7 @@ func cmdHSMVerify(args []string) error {
 	for i, n := range names {
 		fs.StringVar(&flags[i], n, "", "")
 	}
+	setPath := fs.String("set", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -165,13 +172,21 @@ func cmdHSMVerify(args []string) error {
 	}
 	want := hsm.Check{KCV: vals[0], ECB: vals[1], HMAC: vals[2],
 		SPKISHA256: vals[3]}
-	if want.IsZero() {
-		return usagef("give the check values to prove: --kcv, --ecb, " +
-			"--hmac or --spki-sha256")
-	}
 	u, err := hsmParseURI(pos[0])
 	if err != nil {
 		return err
+	}
+	if *setPath != "" {
+		if !want.IsZero() {
+			return usagef("give either --set or check values, not both")
+		}
+		if want, err = recordCheck(*setPath, u); err != nil {
+			return err
+		}
+	}
+	if want.IsZero() {
+		return usagef("give the set record (--set set.json) or the check " +
+			"values to prove: --kcv, --ecb, --hmac or --spki-sha256")
 	}
 	if u.Object == "" && len(u.ID) == 0 {
 		return usagef("name the key in the URI with object=LABEL or id=…")
@@ -179,6 +194,23 @@ func cmdHSMVerify(args []string) error {
 	ctx, stop := hsmSignals()
 	defer stop()
 	return hsmVerify(ctx, os.Stdout, u, want)
+}
+
+// recordCheck takes the check values to prove from a set record; a URI
+// that names no object gets the record's key, by its CKA_ID (the set ID)
+// as recover --hsm imported it.
+func recordCheck(path string, u *hsm.URI) (hsm.Check, error) {
+	record, err := ceremony.ReadRecord(path)
+	if err != nil {
+		return hsm.Check{}, err
+	}
+	if record.Kind == shares.KindBundle {
+		return hsm.Check{}, usagef("set %s is a bundle; verify its keys one by one with their check values from the manifest", record.SetID.Short())
+	}
+	if u.Object == "" && len(u.ID) == 0 {
+		u.ID = append([]byte(nil), record.SetID[:]...)
+	}
+	return ceremony.HSMCheck(record.Checks), nil
 }
 
 // hsmVerify proves one key against the expected check values; the set
