@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -126,11 +125,14 @@ type crun struct {
 	j     *Journal
 	setID shares.SetID
 
-	mu      sync.Mutex
-	step    int
-	cur     string
-	wipe    []func()
-	state   func() []string // describes cards and files, for a stop
+	mu    sync.Mutex
+	step  int
+	cur   string
+	wipe  []func()
+	state func() []string // describes cards and files, for a stop
+	// present, when set, names the custodians (by share index) who took
+	// part, for the transcript; nil means all of them.
+	present map[int]bool
 	resume  string
 	stopped *StoppedError
 }
@@ -190,7 +192,7 @@ func (r *crun) done(step, detail string) error {
 		}
 	}
 	return r.audit(AuditEntry{Event: EventStepDone, Outcome: OutcomeOK,
-		Slot: step, Detail: short(r.name + ": " + detail)})
+		Slot: step, Detail: AuditText(r.name+": "+detail, MaxDetail)})
 }
 
 // audit appends an entry about this ceremony's set.
@@ -208,15 +210,6 @@ func (r *crun) audit(e AuditEntry) error {
 		return fmt.Errorf("writing the audit log: %w", err)
 	}
 	return nil
-}
-
-// short cuts a detail to one line the audit log accepts.
-func short(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }
 
 // hold registers a clean-up that clears a secret when the ceremony ends
@@ -262,7 +255,7 @@ func (r *crun) stop(cause error) error {
 		outcome = OutcomeAborted
 	}
 	r.audit(AuditEntry{Event: EventCeremonyAborted, Outcome: outcome,
-		Slot: r.cur, Detail: short(r.name + " stopped at " + r.cur + ": " + cause.Error())})
+		Slot: r.cur, Detail: AuditText(r.name+" stopped at "+r.cur+": "+cause.Error(), MaxDetail)})
 	r.mu.Unlock()
 	r.Stopper.set(nil)
 	r.showStop(e)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"custos/hsm"
 	"custos/shares"
 )
 
@@ -25,6 +26,8 @@ type RecoveryOutcome struct {
 	Collected []string // whose shares were used, in words
 	Checks    []shares.CheckValue
 	Placed    string // where the key went, with its proof; empty for a drill
+	// Transcript is the PDF transcript written beside the set record.
+	Transcript string
 }
 
 // Target is where a recovered key is placed: a new file, or an HSM.
@@ -43,9 +46,7 @@ func ParseTarget(s string) (Target, error) {
 		return &FileTarget{Path: p}, nil
 	}
 	if strings.HasPrefix(s, "pkcs11:") {
-		// TODO: wire hsm.Session.Import with its in-HSM proof here; the
-		// hsm package landed while this flow was written.
-		return nil, fmt.Errorf("target %q: HSM targets are not wired into the ceremony yet; use file:PATH", s)
+		return NewHSMTarget(s)
 	}
 	return nil, fmt.Errorf("target %q: write file:PATH or a pkcs11: URI", s)
 }
@@ -143,19 +144,42 @@ func (r *crun) recover(rp RecoveryPlan) (*RecoveryOutcome, error) {
 		if st.target, err = ParseTarget(rp.Target); err != nil {
 			return nil, err
 		}
+		if h, ok := st.target.(*HSMTarget); ok && h.Prompt == nil {
+			h.Prompt = r.hsmPIN
+		}
 	}
 	r.state = st.describe
 	placed, err := r.openRecoverJournal(st)
 	if err != nil || placed {
 		return st.outcome, err
 	}
-	steps := []func(*recoverState) error{r.recoverAirGap, r.stepCollect, r.stepRebuild}
+	steps := []func(*recoverState) error{r.recoverAirGap, r.stepCollect, r.stepRebuild, r.recoverTranscript}
 	for _, step := range steps {
 		if err := step(st); err != nil {
 			return nil, err
 		}
 	}
 	return st.outcome, nil
+}
+
+// recoverTranscript writes the transcript of a recovery or drill beside
+// the set record, naming the custodians who gave their shares.
+func (r *crun) recoverTranscript(st *recoverState) error {
+	if err := r.begin("transcript", Screen{}); err != nil {
+		return err
+	}
+	r.present = map[int]bool{}
+	for _, i := range st.indexes {
+		r.present[i] = true
+	}
+	path, err := r.writeTranscript(filepath.Dir(st.rp.Record), nil, st.record)
+	if err != nil {
+		return err
+	}
+	st.outcome.Transcript = path
+	r.Prompter.Show(Screen{Title: "The transcript", Lines: []string{
+		"Transcript: " + path + " (print it; everyone present signs it)"}})
+	return r.done("transcript", filepath.Base(path))
 }
 
 func (r *crun) recoverAirGap(st *recoverState) error {
@@ -257,7 +281,7 @@ func (r *crun) offerOne(st *recoverState) (*shares.Share, error) {
 	default:
 		return nil, errNoMore
 	}
-	if errors.Is(err, ErrInterrupted) || errors.Is(err, ErrDeclined) {
+	if errors.Is(err, ErrInterrupted) || errors.Is(err, ErrDeclined) || errors.Is(err, ErrScript) {
 		return nil, err
 	}
 	if err == nil {
@@ -271,7 +295,7 @@ func (r *crun) offerOne(st *recoverState) (*shares.Share, error) {
 }
 
 func (r *crun) reject(err error) {
-	r.audit(AuditEntry{Event: EventShareRejected, Outcome: OutcomeRefused, Detail: short(err.Error())})
+	r.audit(AuditEntry{Event: EventShareRejected, Outcome: OutcomeRefused, Detail: AuditText(err.Error(), MaxDetail)})
 	r.Prompter.Show(Screen{Title: "That share cannot be used", Alarm: true, Lines: []string{
 		"What is wrong: " + cardWords(err),
 		"The ceremony goes on: the next custodian may come forward."}})
@@ -430,6 +454,16 @@ func (r *crun) export(st *recoverState, rb *Recovery) error {
 	return r.done("export", auditName(st.target)+": placed and proven")
 }
 
+// hsmPIN asks the room for a token's user PIN, saying when one more
+// wrong PIN locks it.
+func (r *crun) hsmPIN(t hsm.TokenInfo) ([]byte, error) {
+	if t.PINFinalTry {
+		r.Prompter.Show(Screen{Title: "Last HSM PIN try", Alarm: true, Lines: []string{
+			fmt.Sprintf("%v has ONE PIN try left: a wrong PIN now locks it.", t)}})
+	}
+	return r.Prompter.Secret(fmt.Sprintf("Type the user PIN of %v (it is not shown)", t))
+}
+
 // auditName names a target in the audit log without its directory, which
 // may hold long machine-made names the log takes for key material.
 func auditName(t Target) string {
@@ -455,7 +489,7 @@ func (r *crun) endDrill(st *recoverState) error {
 	if err := st.record.Save(st.rp.Record); err != nil {
 		return err
 	}
-	r.audit(AuditEntry{Event: EventDrillRecorded, Checks: st.outcome.Checks, Detail: short("set drill: " + strings.Join(st.collected, ", "))})
+	r.audit(AuditEntry{Event: EventDrillRecorded, Checks: st.outcome.Checks, Detail: AuditText("set drill: "+strings.Join(st.collected, ", "), MaxDetail)})
 	r.Prompter.Show(Screen{Title: "Drill complete", Lines: []string{
 		"The rebuilt key was erased; nothing was placed anywhere.",
 		"The drill is recorded in set.json and the audit log."}})

@@ -192,7 +192,7 @@ func (r *crun) stepAirGap(st *splitState) error {
 	if err != nil {
 		var up *NetworkUpError
 		if errors.As(err, &up) {
-			r.audit(AuditEntry{Event: EventAirGap, Outcome: OutcomeRefused, Detail: short(err.Error())})
+			r.audit(AuditEntry{Event: EventAirGap, Outcome: OutcomeRefused, Detail: AuditText(err.Error(), MaxDetail)})
 			return fmt.Errorf("%w; unplug the network (or pass --allow-network, which is recorded)", err)
 		}
 		return err
@@ -202,7 +202,7 @@ func (r *crun) stepAirGap(st *splitState) error {
 		r.Prompter.Show(Screen{Title: "NETWORK IS UP", Alarm: true, Lines: []string{
 			ag.String(), "This is recorded in the audit log and the transcript."}})
 	}
-	r.audit(AuditEntry{Event: EventAirGap, Detail: short(ag.String())})
+	r.audit(AuditEntry{Event: EventAirGap, Detail: AuditText(ag.String(), MaxDetail)})
 	return r.done("air-gap", ag.String())
 }
 
@@ -259,7 +259,7 @@ func readKey(k KeySource) ([]byte, shares.Kind, error) {
 		// ceremony handles master keys, which are small.
 		return nil, 0, fmt.Errorf("key file %s: a ceremony splits keys of 1 to %d bytes", k.File, shares.InlineLimit)
 	}
-	return b[:n], 0, nil
+	return b[:n], k.Kind, nil
 }
 
 func (pl *Plan) names() []string {
@@ -396,7 +396,7 @@ func (r *crun) stepQuorums(st *splitState) error {
 	if err := proveQuorums(st.dealt, st.readBack, st.secret, st.plan.OutDir, Reporter{Info: collect(&said)}); err != nil {
 		return err
 	}
-	r.audit(AuditEntry{Event: EventQuorumProven, Checks: st.record.Checks, Detail: short(strings.Join(said, "; "))})
+	r.audit(AuditEntry{Event: EventQuorumProven, Checks: st.record.Checks, Detail: AuditText(strings.Join(said, "; "), MaxDetail)})
 	r.Prompter.Show(Screen{Title: "Every quorum rebuilds the key", Lines: said})
 	return r.done("quorums", strings.Join(said, "; "))
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,11 +96,20 @@ func TestSplitPaper(t *testing.T) {
 			t.Errorf("custodian %+v", c)
 		}
 	}
-	tr, err := os.ReadFile(out.Transcript)
+	if filepath.Ext(out.Transcript) != ".pdf" {
+		t.Errorf("transcript %s is not a PDF", out.Transcript)
+	}
+	pdf := pdfText(t, out.Transcript)
+	tr, err := os.ReadFile(strings.TrimSuffix(out.Transcript, ".pdf") + ".txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{rec.SetID.String(), "any 2 of 3", "Dana", "Audit log head"} {
+	for _, want := range []string{"Dana, witness", "Ana, custodian", "audit.log ended with entry"} {
+		if !strings.Contains(pdf, want) {
+			t.Errorf("PDF transcript lacks %q:\n%s", want, pdf)
+		}
+	}
+	for _, want := range []string{rec.SetID.String(), "any 2 of 3", "Dana", "Audit log audit.log"} {
 		if !strings.Contains(string(tr), want) {
 			t.Errorf("transcript lacks %q:\n%s", want, tr)
 		}
@@ -107,12 +118,15 @@ func TestSplitPaper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inLog := false
+	inLog, inPDF := false, false
 	for _, e := range entries {
 		inLog = inLog || strings.Contains(string(tr), e.Hash)
+		h := strings.ToUpper(e.Hash)
+		inPDF = inPDF || strings.Contains(pdf, h[:8]+" "+h[8:16]) && strings.Contains(pdf, h[56:]) &&
+			strings.Contains(pdf, fmt.Sprintf("ended with entry %d,", e.Seq))
 	}
-	if !inLog {
-		t.Error("the transcript's audit head is no entry of the log")
+	if !inLog || !inPDF {
+		t.Errorf("the transcript's audit head is no entry of the log (text %v, PDF %v)", inLog, inPDF)
 	}
 	j, err := OpenJournal(JournalFile(pl.OutDir, "split"))
 	if err != nil || j == nil || !j.Done {
@@ -127,6 +141,18 @@ func TestSplitPaper(t *testing.T) {
 			t.Errorf("screens lack %q", want)
 		}
 	}
+}
+
+// pdfText extracts a PDF's text with poppler's pdftotext.
+func pdfText(t *testing.T, path string) string {
+	t.Helper()
+	tool, err := exec.LookPath("pdftotext")
+	needPart(t, "pdftotext (poppler-utils)", err)
+	out, err := exec.Command(tool, "-layout", path, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext %s: %v", path, err)
+	}
+	return string(out)
 }
 
 // A machine on the network is refused before any key exists, and the
@@ -151,7 +177,7 @@ func TestSplitRefusesNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, _ := os.ReadFile(out.Transcript)
+	tr, _ := os.ReadFile(strings.TrimSuffix(out.Transcript, ".pdf") + ".txt")
 	if !strings.Contains(string(tr), "NOT air-gapped") || !strings.Contains(sc2.Transcript(), "NETWORK IS UP") {
 		t.Errorf("allowed network not recorded:\n%s", tr)
 	}

@@ -1,19 +1,90 @@
 package ceremony
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"custos/printer"
 )
 
 // writeTranscript writes the ceremony transcript beside the set record: a
-// plain text page that says what was done, for everyone present to sign.
-// It holds no secret.
-//
-// TODO: print it as PDF with printer.WriteTranscriptPDF once that lands;
-// the text form is what the room reads and signs meanwhile.
+// PDF page for everyone present to sign (printer.WriteTranscriptPDF), and
+// the same in plain text for the room to read on screen. Both name the
+// audit log's last entry before the transcript, so the signed paper pins
+// the log. Neither holds a secret. It returns the PDF's path.
 func (r *crun) writeTranscript(dir string, st *splitState, rec *SetRecord) (string, error) {
+	base := filepath.Join(dir, fmt.Sprintf("transcript-%s-%d", r.name, r.j.Attempt))
+	if err := replaceFile(base+".txt", []byte(r.transcriptText(st, rec)), 0o644); err != nil {
+		return "", fmt.Errorf("writing transcript %s.txt: %w", base, err)
+	}
+	var pdf bytes.Buffer
+	if err := printer.WriteTranscriptPDF(&pdf, r.transcriptPDF(st, rec)); err != nil {
+		return "", fmt.Errorf("printing transcript: %w", err)
+	}
+	if err := replaceFile(base+".pdf", pdf.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("writing transcript %s.pdf: %w", base, err)
+	}
+	return base + ".pdf", nil
+}
+
+// transcriptPDF lays the ceremony out for printer.WriteTranscriptPDF.
+func (r *crun) transcriptPDF(st *splitState, rec *SetRecord) printer.Transcript {
+	t := printer.Transcript{Paper: printer.A4, Kind: printer.CeremonySplit,
+		SetID: rec.SetID.String(), Label: rec.Label, Threshold: rec.Threshold,
+		Count: rec.Count, Date: r.j.Started}
+	switch r.name {
+	case "recover":
+		t.Kind = printer.CeremonyRecovery
+	case "drill":
+		t.Kind = printer.CeremonyDrill
+	}
+	for _, c := range rec.Checks {
+		t.CheckValues = append(t.CheckValues, c.String())
+	}
+	var notes []string
+	if st != nil {
+		t.Paper = st.plan.paper()
+		if st.airgap != nil {
+			notes = append(notes, "Network: "+st.airgap.String())
+		}
+	}
+	notes = append(notes, fmt.Sprintf("Key: %s (%s). Dealer key: %s.", rec.Algorithm, rec.Kind, rec.DealerFP))
+	t.Notes = strings.Join(notes, "\n")
+
+	t.People = append(t.People, printer.Participant{Name: "Operator", Role: printer.RoleOperator})
+	for _, c := range rec.Custodians {
+		if r.present != nil && !r.present[c.Index] {
+			continue
+		}
+		t.People = append(t.People, printer.Participant{Name: c.Name, Role: printer.RoleCustodian,
+			Share: c.Index, Detail: mediaText(c)})
+	}
+	if st != nil {
+		for _, w := range st.plan.Witnesses {
+			t.People = append(t.People, printer.Participant{Name: w, Role: printer.RoleWitness})
+		}
+	}
+	for _, s := range r.j.Steps {
+		what := stepWords(s.Name)
+		if s.Detail != "" {
+			what += ": " + s.Detail
+		}
+		t.Steps = append(t.Steps, printer.TranscriptStep{Time: s.At, What: what, Outcome: "ok"})
+	}
+	if t.Date.IsZero() && len(t.Steps) > 0 {
+		t.Date = t.Steps[0].Time
+	}
+	if l, ok := r.Audit.(*AuditLog); ok {
+		t.AuditLog, t.AuditSeq, t.AuditHead = filepath.Base(l.Path()), l.Seq(), l.Head()
+	}
+	return t
+}
+
+// transcriptText is the transcript in plain text.
+func (r *crun) transcriptText(st *splitState, rec *SetRecord) string {
 	var b strings.Builder
 	r.transcriptHead(&b, rec)
 	if st != nil && st.airgap != nil {
@@ -31,12 +102,7 @@ func (r *crun) writeTranscript(dir string, st *splitState, rec *SetRecord) (stri
 		fmt.Fprintf(&b, "  %s  %-12s %s\n", s.At.Format(time.TimeOnly), s.Name, s.Detail)
 	}
 	r.transcriptFoot(&b, st)
-
-	path := filepath.Join(dir, fmt.Sprintf("transcript-%s-%d.txt", r.name, r.j.Attempt))
-	if err := replaceFile(path, []byte(b.String()), 0o644); err != nil {
-		return "", fmt.Errorf("writing transcript: %w", err)
-	}
-	return path, nil
+	return b.String()
 }
 
 func (r *crun) transcriptHead(b *strings.Builder, rec *SetRecord) {
@@ -51,8 +117,9 @@ func (r *crun) transcriptHead(b *strings.Builder, rec *SetRecord) {
 }
 
 func (r *crun) transcriptFoot(b *strings.Builder, st *splitState) {
-	if h, ok := r.Audit.(interface{ Head() string }); ok {
-		fmt.Fprintf(b, "\nAudit log head (hash of its last entry before this transcript):\n  %s\n", h.Head())
+	if l, ok := r.Audit.(*AuditLog); ok {
+		fmt.Fprintf(b, "\nAudit log %s, entry %d (its hash, the head before this transcript):\n  %s\n",
+			filepath.Base(l.Path()), l.Seq(), l.Head())
 	}
 	fmt.Fprintf(b, "\nSigned by everyone present:\n\n")
 	names := []string{}

@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"custos/printer"
+	"custos/shares"
 )
 
 // Plan is a ceremony written down in advance: who holds what, who watches,
@@ -20,6 +22,7 @@ import (
 //	threshold = 2
 //	paper     = a4
 //	key       = generate          ; or file:/path/to/key
+//	kind      = aes               ; of a key file: aes, hmac, private-key, raw
 //	out       = /media/ceremony/set1
 //	roots     = yubico-roots.pem  ; card attestation roots (optional)
 //	witnesses = Dana Ortiz, Eli Park
@@ -73,6 +76,9 @@ func (c PlanCustodian) Medium() string {
 type KeySource struct {
 	Generate bool
 	File     string
+	// Kind is what a key file holds; zero lets custos tell from its
+	// bytes. An HSM target needs it to know the key type.
+	Kind shares.Kind
 }
 
 func (k KeySource) String() string {
@@ -131,7 +137,9 @@ func ParsePlan(r io.Reader, name string) (*Plan, error) {
 			return nil, err
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, &PlanError{name, p.line + 1, fmt.Sprintf("the line is longer than %d bytes", maxPlanLine)}
+	} else if err != nil {
 		return nil, &PlanError{name, p.line + 1, err.Error()}
 	}
 	if err := p.plan.check(); err != nil {
@@ -259,7 +267,11 @@ func (pl *Plan) setSet(key, value string) error {
 	case "paper":
 		pl.Paper, err = printer.ParsePaper(value)
 	case "key":
+		kind := pl.Key.Kind
 		pl.Key, err = ParseKeySource(value)
+		pl.Key.Kind = kind
+	case "kind":
+		pl.Key.Kind, err = shares.ParseKind(value)
 	case "out":
 		pl.OutDir = value
 	case "roots":
@@ -267,7 +279,7 @@ func (pl *Plan) setSet(key, value string) error {
 	case "witnesses":
 		pl.Witnesses = splitNames(value)
 	default:
-		return fmt.Errorf("unknown key %q in [set]; it takes label, threshold, paper, key, out, roots, witnesses", key)
+		return fmt.Errorf("unknown key %q in [set]; it takes label, threshold, paper, key, kind, out, roots, witnesses", key)
 	}
 	return err
 }
@@ -332,6 +344,10 @@ func (pl *Plan) check() error {
 		return fmt.Errorf("%d custodians; at most 255", n)
 	case n > 0 && pl.Threshold > n:
 		return fmt.Errorf("threshold %d is more than the %d custodians", pl.Threshold, n)
+	case pl.Key.Generate && pl.Key.Kind != 0 && pl.Key.Kind != shares.KindAES:
+		return fmt.Errorf("kind %s with key = generate: a generated key is AES-256; drop kind or give key = file:PATH", pl.Key.Kind)
+	case pl.Key.Kind == shares.KindBundle:
+		return fmt.Errorf("kind bundle: a ceremony splits one key; split bundles with custos split")
 	case pl.Target != "" && !strings.HasPrefix(pl.Target, "file:") && !strings.HasPrefix(pl.Target, "pkcs11:"):
 		return fmt.Errorf("target %q: write file:PATH or a pkcs11: URI", pl.Target)
 	}

@@ -126,6 +126,11 @@ func termErr(err error) error {
 	return nil
 }
 
+// ErrScript is wrapped by every error of a Script that cannot answer a
+// question (none left, one for another question, one refused). A
+// ceremony stops on it rather than asking again.
+var ErrScript = errors.New("the script cannot answer")
+
 // Answer is one scripted reply. Ask must be part of the question it
 // answers; a question that does not contain it fails the script.
 type Answer struct {
@@ -140,6 +145,10 @@ type Script struct {
 	Answers []Answer
 	// Fallback, when set, answers questions once Answers are used up.
 	Fallback func(question string) (string, bool)
+	// Echo, when set, is shown every screen and every question with its
+	// reply as they happen, so an unattended rehearsal can be followed.
+	// Replies to Secret are not shown.
+	Echo io.Writer
 
 	mu  sync.Mutex
 	log strings.Builder
@@ -167,23 +176,46 @@ func (s *Script) Show(sc Screen) {
 	for _, l := range sc.Lines {
 		fmt.Fprintf(&s.log, "   %s\n", l)
 	}
+	if s.Echo != nil {
+		(&TermPrompter{Out: nopCloser{s.Echo}}).Show(sc)
+	}
 }
 
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
 func (s *Script) next(question string) (string, error) {
+	return s.ask(question, false)
+}
+
+// ask takes the next answer, or the fallback's, and echoes it.
+func (s *Script) ask(question string, secret bool) (reply string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fmt.Fprintf(&s.log, "?? %s\n", question)
+	if s.Echo != nil {
+		defer func() {
+			shown := reply
+			if secret {
+				shown = "(given; not shown)"
+			}
+			if err == nil {
+				fmt.Fprintf(s.Echo, "?? %s\n   > %s\n", question, shown)
+			}
+		}()
+	}
 	if len(s.Answers) == 0 {
 		if s.Fallback != nil {
 			if r, ok := s.Fallback(question); ok {
 				return r, nil
 			}
 		}
-		return "", fmt.Errorf("script: unexpected question %q: no answer left", question)
+		return "", fmt.Errorf("script: unexpected question %q: no answer left: %w", question, ErrScript)
 	}
 	a := s.Answers[0]
 	if !strings.Contains(question, a.Ask) {
-		return "", fmt.Errorf("script: unexpected question %q: the next answer is for %q", question, a.Ask)
+		return "", fmt.Errorf("script: unexpected question %q: the next answer is for %q: %w", question, a.Ask, ErrScript)
 	}
 	s.Answers = s.Answers[1:]
 	return a.Reply, nil
@@ -241,7 +273,7 @@ func (s *Script) Input(question string, check func(string) error) (string, error
 	}
 	if check != nil {
 		if err := check(r); err != nil {
-			return "", fmt.Errorf("script: answer %q to %q refused: %w", r, question, err)
+			return "", fmt.Errorf("script: answer %q to %q refused: %w (%w)", r, question, ErrScript, err)
 		}
 	}
 	return r, nil
@@ -249,6 +281,12 @@ func (s *Script) Input(question string, check func(string) error) (string, error
 
 // Secret returns the reply as bytes.
 func (s *Script) Secret(question string) ([]byte, error) {
-	r, err := s.Input(question, nil)
-	return []byte(r), err
+	r, err := s.ask(question, true)
+	if err != nil {
+		return nil, err
+	}
+	if r == "interrupt" {
+		return nil, ErrInterrupted
+	}
+	return []byte(r), nil
 }

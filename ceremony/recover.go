@@ -90,6 +90,8 @@ func readShareFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
 	}
 	switch {
+	case isImage(b):
+		return b, nil // a PNG header alone has more zero bytes than text may
 	case bytes.HasPrefix(b, []byte("%PDF")):
 		return nil, fmt.Errorf("%s is the printed PDF; give the share's .txt file, or a PNG or JPEG scan of the page", path)
 	case bytes.HasPrefix(b, []byte{0xff, 0xfe}) || bytes.HasPrefix(b, []byte{0xfe, 0xff}) || bytes.Count(b[:min(len(b), 64)], []byte{0}) > 8:

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"flag"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -12,28 +16,79 @@ import (
 )
 
 const ceremonyUsage = `Usage:
-    custos ceremony split [--plan PLAN] [--roots CA.pem] [--audit LOG] [--allow-network]
-    custos ceremony recover --set set.json --target file:PATH|pkcs11:URI [--audit LOG] [--allow-network]
-    custos ceremony drill --set set.json [--custodian] [--audit LOG] [--allow-network]
+    custos ceremony split [--plan PLAN] [--roots CA.pem] [OPTIONS]
+    custos ceremony recover --set set.json --target file:PATH|pkcs11:URI [OPTIONS]
+    custos ceremony drill --set set.json [--custodian] [OPTIONS]
 
 The interactive key ceremonies, step by step on this terminal. Without a
 plan file, split asks its questions. The audit log defaults to audit.log
 beside the set record. An interrupted ceremony continues when run again.
 
+Options:
+    --audit LOG             The audit log (default: audit.log beside set.json).
+    --audit-syslog[=SOCK]   Copy every audit entry to the local syslog socket
+                            (default /dev/log).
+    --allow-network         Go on although the network is up (recorded).
+    --answers FILE          Unattended rehearsal: answer every question from
+                            FILE instead of the terminal (recorded in the
+                            audit log). A question FILE does not answer stops
+                            the ceremony. Lines are "FRAGMENT = REPLY": a
+                            question takes the first unused line whose
+                            FRAGMENT is part of it, else the last line that
+                            fits; a REPLY "<PATH" is the first line of PATH,
+                            a file of mode 0600 (for PINs). For tests and
+                            demos: a real ceremony is answered by people.
+
 Examples:
     $ custos ceremony split --plan ceremony.plan
     $ custos ceremony recover --set shares/set.json --target file:/secure/master.key
+    $ custos ceremony recover --set shares/set.json \
+          --target 'pkcs11:token=vault-a;object=master?module-path=/usr/lib/softhsm/libsofthsm2.so'
     $ custos ceremony drill --set shares/set.json --custodian
 `
 
 // ceremonyFlags are the flags every ceremony takes.
 type ceremonyFlags struct {
 	audit, roots string
+	syslog       *string
+	answers      string
 	allowNetwork bool
+	prompter     ceremony.Prompter
+}
+
+// add registers the flags every ceremony takes.
+func (c *ceremonyFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&c.audit, "audit", "", "")
+	fs.BoolVar(&c.allowNetwork, "allow-network", false, "")
+	fs.StringVar(&c.answers, "answers", "", "")
+	c.syslog = addSyslogFlag(fs)
+}
+
+// prompt returns the ceremony's prompter: the terminal, or the answers
+// file of an unattended rehearsal.
+func (c *ceremonyFlags) prompt() (ceremony.Prompter, error) {
+	if c.prompter != nil {
+		return c.prompter, nil
+	}
+	if c.answers == "" {
+		c.prompter = &ceremony.TermPrompter{}
+		return c.prompter, nil
+	}
+	rules, err := readAnswers(c.answers)
+	if err != nil {
+		return nil, err
+	}
+	warning("unattended rehearsal: every question is answered from %s", c.answers)
+	c.prompter = &ceremony.Script{Fallback: rules.answer, Echo: os.Stdout}
+	return c.prompter, nil
 }
 
 func (c *ceremonyFlags) options(dir string) (ceremony.Options, func(), error) {
-	opt := ceremony.Options{Prompter: &ceremony.TermPrompter{}, AllowNetwork: c.allowNetwork,
+	pr, err := c.prompt()
+	if err != nil {
+		return ceremony.Options{}, nil, err
+	}
+	opt := ceremony.Options{Prompter: pr, AllowNetwork: c.allowNetwork,
 		KillAt: ceremony.KillAtFromEnv(), Stopper: &ceremony.Stopper{}}
 	if c.roots != "" {
 		pool, err := readRoots(c.roots)
@@ -49,7 +104,12 @@ func (c *ceremonyFlags) options(dir string) (ceremony.Options, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return opt, nil, errorf("creating audit log directory: %w", err)
 	}
-	log, err := ceremony.OpenAudit(path, ceremony.AuditOptions{Actor: "operator"})
+	actor := "operator"
+	if c.answers != "" {
+		actor = "unattended, answers from " + filepath.Base(c.answers)
+	}
+	log, err := ceremony.OpenAudit(path, ceremony.AuditOptions{Actor: ceremony.AuditText(actor, ceremony.MaxName),
+		Syslog: *c.syslog})
 	if err != nil {
 		return opt, nil, err
 	}
@@ -86,9 +146,8 @@ func cmdCeremonySplit(args []string) error {
 	fs := newFlags("ceremony split")
 	var cf ceremonyFlags
 	plan := fs.String("plan", "", "")
-	fs.StringVar(&cf.audit, "audit", "", "")
 	fs.StringVar(&cf.roots, "roots", "", "")
-	fs.BoolVar(&cf.allowNetwork, "allow-network", false, "")
+	cf.add(fs)
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -101,8 +160,11 @@ func cmdCeremonySplit(args []string) error {
 			return err
 		}
 	}
-	pr := &ceremony.TermPrompter{}
-	pl, err := ceremony.AskPlan(pr, pl)
+	pr, err := cf.prompt()
+	if err != nil {
+		return err
+	}
+	pl, err = ceremony.AskPlan(pr, pl)
 	if err != nil {
 		return err
 	}
@@ -128,8 +190,7 @@ func cmdCeremonyRecover(args []string) error {
 	var cf ceremonyFlags
 	set := fs.String("set", "", "")
 	target := fs.String("target", "", "")
-	fs.StringVar(&cf.audit, "audit", "", "")
-	fs.BoolVar(&cf.allowNetwork, "allow-network", false, "")
+	cf.add(fs)
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -141,6 +202,13 @@ func cmdCeremonyRecover(args []string) error {
 	case *target == "":
 		return withHint(usagef("ceremony recover needs --target file:PATH or --target pkcs11:URI"),
 			"to rehearse without placing the key anywhere, run \"custos ceremony drill\"")
+	}
+	if strings.HasPrefix(*target, "pkcs11:") {
+		// The same checks and hints as custos recover --hsm: no PIN in
+		// the URI, a module named, a pin-source file only we can read.
+		if _, err := hsmParseURI(*target); err != nil {
+			return err
+		}
 	}
 	if _, err := ceremony.ParseTarget(*target); err != nil {
 		return usagef("%v", err)
@@ -161,8 +229,7 @@ func cmdCeremonyDrill(args []string) error {
 	var cf ceremonyFlags
 	set := fs.String("set", "", "")
 	one := fs.Bool("custodian", false, "")
-	fs.StringVar(&cf.audit, "audit", "", "")
-	fs.BoolVar(&cf.allowNetwork, "allow-network", false, "")
+	cf.add(fs)
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -185,4 +252,102 @@ func cmdCeremonyDrill(args []string) error {
 		}
 		return err
 	})
+}
+
+// answerRules are the lines of an --answers file.
+type answerRules struct {
+	file  string
+	rules []answerRule
+	asked int
+}
+
+type answerRule struct {
+	ask, reply string
+	line       int
+	used       bool
+}
+
+// maxAnswered stops a rehearsal whose answers make it go round in
+// circles (a card that is never found, a PIN that is always wrong).
+const maxAnswered = 200
+
+// readAnswers reads an --answers file: "FRAGMENT = REPLY" lines, with
+// comments after #. Replies of the form <PATH are read when asked, from
+// files beside the answers file unless PATH is absolute.
+func readAnswers(path string) (*answerRules, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errorf("reading answers: %w", err)
+	}
+	defer f.Close()
+	a := &answerRules{file: path}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		ask, reply, ok := strings.Cut(l, " = ")
+		if !ok || strings.TrimSpace(ask) == "" {
+			return nil, usagef("answers %s line %d: write FRAGMENT = REPLY", path, n)
+		}
+		a.rules = append(a.rules, answerRule{ask: strings.TrimSpace(ask), reply: strings.TrimSpace(reply), line: n})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, errorf("reading answers %s: %w", path, err)
+	}
+	if len(a.rules) == 0 {
+		return nil, usagef("answers %s holds no FRAGMENT = REPLY line", path)
+	}
+	return a, nil
+}
+
+// answer is the reply of the first rule not used yet that fits the
+// question, else of the last rule that fits. A rule that reads a file and
+// fails answers nothing, so the script stops.
+func (a *answerRules) answer(question string) (string, bool) {
+	a.asked++
+	if a.asked > maxAnswered {
+		warning("answers %s: more than %d questions; stopping", a.file, maxAnswered)
+		return "", false
+	}
+	var r *answerRule
+	for i := range a.rules {
+		if strings.Contains(question, a.rules[i].ask) {
+			r = &a.rules[i]
+			if !r.used {
+				break
+			}
+		}
+	}
+	if r != nil {
+		r.used = true
+		src, ok := strings.CutPrefix(r.reply, "<")
+		if !ok {
+			return r.reply, true
+		}
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(filepath.Dir(a.file), src)
+		}
+		b, err := readAnswerFile(src)
+		if err != nil {
+			warning("answers %s line %d: %v", a.file, r.line, err)
+			return "", false
+		}
+		// TODO: the Script prompter hands replies over as strings, which
+		// cannot be cleared; rehearsal PINs only.
+		return string(b), true
+	}
+	return "", false
+}
+
+func readAnswerFile(path string) ([]byte, error) {
+	if err := checkSecretFile(path); err != nil {
+		return nil, err
+	}
+	b, err := readSecretFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return b, nil
 }

@@ -1,0 +1,127 @@
+package ceremony
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"custos/printer"
+	"custos/shares"
+	"custos/smartcard/virtual/virtualtest"
+)
+
+// cardAnswers answers a card ceremony's questions by their words, in
+// whatever order the flow asks them: every card's PIN is pin, its PUK
+// puk, and every card is in the reader.
+func cardAnswers(pin, puk string) func(q string) (string, bool) {
+	return func(q string) (string, bool) {
+		switch {
+		case strings.Contains(q, "new PIN"), strings.Contains(q, "type the PIN of card"):
+			return pin, true
+		case strings.Contains(q, "new PUK"):
+			return puk, true
+		case strings.Contains(q, "in the reader?"):
+			return "yes", true
+		}
+		return "", false
+	}
+}
+
+// A split onto two virtual cards (one custodian also on paper) and one
+// paper custodian, each card enrolled with the custodian's new PIN and
+// read back; then recoveries from one card and the paper custodian's
+// share, into a new file and into a SoftHSM token.
+func TestCardCeremony(t *testing.T) {
+	cards := virtualtest.Start(t, 2)
+	roots := x509.NewCertPool()
+	for _, c := range cards {
+		roots.AddCert(c.Card.AttestationCA())
+	}
+	key := bytes.Repeat([]byte{0x31, 0x7e, 0xa2, 0x04}, 8)
+	kf := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(kf, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pl := &Plan{Label: "card master", Threshold: 2, Paper: printer.A4,
+		Key: KeySource{File: kf, Kind: shares.KindAES}, OutDir: filepath.Join(t.TempDir(), "out"),
+		Custodians: []PlanCustodian{
+			{Name: "Ana", Card: true, Serial: cards[0].Serial},
+			{Name: "Bo", Card: true, Paper: true, Serial: cards[1].Serial},
+			{Name: "Chen", Paper: true}}}
+	pin, puk := "4711"+randomHex(t)[:4], "90817263"
+	sc := &Script{Answers: splitAnswers, Fallback: cardAnswers(pin, puk)}
+	audit := openTestAudit(t, filepath.Join(t.TempDir(), "audit.log"))
+	opt := Options{Prompter: sc, Interfaces: offline, Audit: audit, Roots: roots}
+	out, err := Split(context.Background(), pl, opt)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	for i, c := range out.Record.Custodians[:2] {
+		if c.Card == nil || c.Card.Serial != cards[i].Serial {
+			t.Errorf("custodian %s: card %+v, want serial %d", c.Name, c.Card, cards[i].Serial)
+		}
+	}
+	if c := out.Record.Custodians[1]; len(c.Files) != 2 {
+		t.Errorf("Bo's paper: %v", c.Files)
+	}
+	if strings.Contains(sc.Transcript(), pin) {
+		t.Error("a PIN appears on a screen")
+	}
+	noSecretIn(t, pl.OutDir, key)
+	recPath := filepath.Join(pl.OutDir, RecordFile)
+
+	// Recovery from Ana's card (her PIN through the prompter) and Chen's
+	// typed share, into a new file.
+	fromCard := func(pin string) []Answer {
+		return []Answer{
+			{"Share 1 of the 2", "custodian's card"},
+			{"Whose card", "Ana"},
+			{"type the PIN of card " + fmt.Sprint(cards[0].Serial), pin},
+			{"Share 2 of the 2", "typed share file"},
+			{"Path of the typed", filepath.Join(pl.OutDir, "share-3-Chen.txt")},
+			{"Place the key", "yes"},
+		}
+	}
+	outFile := filepath.Join(t.TempDir(), "restored.key")
+	rs := &Script{Answers: fromCard(pin)}
+	opt.Prompter = rs
+	if _, err := Recover(context.Background(), RecoveryPlan{Record: recPath, Target: "file:" + outFile}, opt); err != nil {
+		t.Fatalf("%v\n%s", err, rs.Transcript())
+	}
+	if got, err := os.ReadFile(outFile); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("restored %x, %v", got, err)
+	}
+	if !strings.Contains(rs.Transcript(), "Ana's share is valid") {
+		t.Errorf("screens:\n%s", rs.Transcript())
+	}
+
+	// The same into SoftHSM; a wrong PIN first is refused by the card,
+	// named, and the ceremony goes on.
+	tk := newTestToken(t, "vault-cards")
+	answers := fromCard("000000")
+	answers = append(answers[:3], fromCard(pin)...)
+	rs2 := &Script{Answers: answers}
+	opt.Prompter = rs2
+	res, err := Recover(context.Background(), RecoveryPlan{Record: recPath, Target: tk.uri("card-master", true)}, opt)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rs2.Transcript())
+	}
+	if !strings.Contains(rs2.Transcript(), "the PIN was wrong") {
+		t.Errorf("wrong PIN not explained:\n%s", rs2.Transcript())
+	}
+	kcv := strings.ToUpper(fmt.Sprintf("%x", out.Record.Checks[0].Value))
+	if !strings.Contains(res.Placed, kcv) {
+		t.Errorf("proof %q lacks KCV %s", res.Placed, kcv)
+	}
+	if objs := tk.objects(t); !strings.Contains(objs, "card-master") {
+		t.Errorf("pkcs11-tool does not show the key:\n%s", objs)
+	}
+	if _, err := VerifyLog(audit.Path()); err != nil {
+		t.Error(err)
+	}
+}
