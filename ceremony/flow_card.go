@@ -99,7 +99,8 @@ func (r *crun) storeOnCard(c PlanCustodian, s *shares.Share, d *shares.Dealt, re
 	if err != nil {
 		return nil, nil, err
 	}
-	return got, &CardRef{Serial: c.Serial, Slot: slot.String()}, nil
+	ref, err := CardRefOf(card, slot)
+	return got, ref, err
 }
 
 // cardSlot picks the slot for the share: the slot of the abandoned

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"custos/shares"
+	"custos/smartcard"
 )
 
 // RecordVersion is the set record format this package writes.
@@ -57,6 +58,25 @@ type Custodian struct {
 type CardRef struct {
 	Serial uint32 `json:"serial"`
 	Slot   string `json:"slot,omitempty"`
+	// Attestation is the SHA-256 of the card's attestation certificate
+	// for the slot key, verified when the card was enrolled.
+	Attestation shares.HexBytes `json:"attestation_sha256,omitempty"`
+}
+
+// CardRefOf describes where a share was stored on a card, with the slot's
+// attestation as the card records it.
+func CardRefOf(card *smartcard.Card, slot smartcard.Slot) (*CardRef, error) {
+	info, err := card.Info()
+	if err != nil {
+		return nil, err
+	}
+	ref := &CardRef{Serial: card.ID().Serial, Slot: slot.String()}
+	for _, sl := range info.Slots {
+		if sl.Slot == slot {
+			ref.Attestation = sl.AttestationSHA256
+		}
+	}
+	return ref, nil
 }
 
 const recordNote = "Public record of a custos share set. It holds no secret; keep it with the ceremony papers."

@@ -81,6 +81,9 @@ type SlotInfo struct {
 	// slot was enrolled (see Enrol). A custos slot without it takes no
 	// share.
 	Attested bool
+	// AttestationSHA256 is the SHA-256 of the attestation certificate that
+	// vouched for the slot key at enrolment, for the set record.
+	AttestationSHA256 []byte
 
 	// SignatureValid says whether the dealer signature verifies with the
 	// dealer key the certificate carries. It proves integrity, not origin:
@@ -318,7 +321,7 @@ func (c *Card) slotInfo(s Slot) (*SlotInfo, error) {
 		Slot: s, Kind: r.Kind, SetID: r.SetID, Index: r.Index,
 		Custodian: r.Custodian, Label: r.Label, Dealer: r.Dealer,
 		Written: r.NotBefore, SignatureValid: r.SigOK,
-		Attested: r.Attested != nil,
+		Attested: r.Attested != nil, AttestationSHA256: r.Attested,
 	}, nil
 }
 

@@ -123,7 +123,11 @@ func (w *cardWriter) Store(ctx context.Context, s *shares.Share, d *shares.Dealt
 	if err != nil {
 		return nil, nil, cardHints(err)
 	}
-	return got, &ceremony.CardRef{Serial: serial, Slot: slot.String()}, nil
+	ref, err := ceremony.CardRefOf(card, slot)
+	if err != nil {
+		return nil, nil, cardHints(err)
+	}
+	return got, ref, nil
 }
 
 // Discard wipes a share this writer stored, after a failed split.

@@ -73,6 +73,9 @@ func TestSplitRecoverOnCards(t *testing.T) {
 	if err != nil || !strings.Contains(string(record), `"serial": `+serials[1]) {
 		t.Fatalf("set.json does not record Bo's card %s: %v\n%s", serials[1], err, record)
 	}
+	if strings.Count(string(record), `"attestation_sha256": "`) != 3 {
+		t.Fatalf("set.json does not record the three cards' attestations:\n%s", record)
+	}
 
 	t.Run("two cards", func(t *testing.T) {
 		rebuilt := filepath.Join(t.TempDir(), "k")
