@@ -103,12 +103,16 @@ func decodeImageFile(r io.ReadSeeker, path string) (image.Image, error) {
 // found. It returns a *NoCodeError when none can be read, never an empty
 // result.
 //
-// It tries increasingly costly readings until every code it can locate
-// has been read: both of gozxing's binarizers with TRY_HARDER, the image
-// at full size, inverted colours, quarter turns, small skews and, for
-// small images, enlargement. Within a reading, codes already read are
-// painted out and the rest tried again, and a code that fails ordinary
-// error correction is tried with its blank (covered) part as erasures.
+// It tries increasingly costly readings until one leaves nothing unread:
+// both of gozxing's binarizers with TRY_HARDER, the image at full size,
+// inverted colours, quarter turns, small skews and, for small images,
+// enlargement. Within a reading, codes already read are cleared and the
+// rest tried again, and a code that fails ordinary error correction is
+// tried with its blank (covered) part as erasures. A reading has left
+// something unread when it located a code it could not decode, or when
+// three or more finder-pattern candidates remain outside the codes it
+// read. Turns and skews are skipped when no upright reading saw a single
+// candidate, so a page of typed text costs only the upright readings.
 func DecodeImage(img image.Image) ([]string, error) {
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 {
@@ -119,7 +123,16 @@ func DecodeImage(img image.Image) ([]string, error) {
 			"is more than %d", b.Dx(), b.Dy(), MaxPixels)
 	}
 
-	full := toGray(img)
+	r := readGray(toGray(img))
+	if len(r.found) == 0 {
+		return nil, &NoCodeError{}
+	}
+	return r.found, nil
+}
+
+// readGray climbs the ladder of readings for full until one leaves
+// nothing unread, and wipes the images it made.
+func readGray(full *image.Gray) *reader {
 	steps, shared := ladder(full)
 	defer func() {
 		for _, g := range shared() {
@@ -127,8 +140,11 @@ func DecodeImage(img image.Image) ([]string, error) {
 		}
 	}()
 	r := &reader{seen: map[string]bool{}}
-	for _, try := range steps {
-		rd := try()
+	for _, s := range steps {
+		if s.needsPatterns && !r.sawPatterns {
+			continue
+		}
+		rd := s.reading()
 		r.attempt(rd)
 		if !slices.Contains(shared(), rd.img) {
 			clear(rd.img.Pix) // a turned or skewed copy of the page
@@ -137,10 +153,7 @@ func DecodeImage(img image.Image) ([]string, error) {
 			break
 		}
 	}
-	if len(r.found) == 0 {
-		return nil, &NoCodeError{}
-	}
-	return r.found, nil
+	return r
 }
 
 // reading is one way of looking at the image: the pixels and how to
@@ -148,7 +161,16 @@ func DecodeImage(img image.Image) ([]string, error) {
 type reading struct {
 	img    *image.Gray
 	global bool // GlobalHistogram binarizer instead of Hybrid
-	invert bool
+}
+
+// step is a reading on the ladder, built when it is reached.
+type step struct {
+	reading func() reading
+	// needsPatterns marks a turned or skewed reading. gozxing finds
+	// finder patterns at any angle, so these only help to sample a
+	// located code again; they are skipped when no reading before them
+	// saw a single finder-pattern candidate.
+	needsPatterns bool
 }
 
 // ladder lists the readings to try, cheapest and likeliest first. They
@@ -156,7 +178,7 @@ type reading struct {
 // and skewed readings use a half-size image when it is large: they are
 // there for odd photos, and a page without codes must not take long.
 // shared lists the images that several readings use, for wiping.
-func ladder(full *image.Gray) (steps []func() reading, shared func() []*image.Gray) {
+func ladder(full *image.Gray) (steps []step, shared func() []*image.Gray) {
 	side := max(full.Rect.Dx(), full.Rect.Dy())
 	factor := (side + workSide - 1) / workSide
 	var work, half *image.Gray
@@ -185,28 +207,33 @@ func ladder(full *image.Gray) (steps []func() reading, shared func() []*image.Gr
 		}
 		return out
 	}
-	steps = []func() reading{
-		func() reading { return reading{img: w()} },
-		func() reading { return reading{img: w(), global: true} },
+	plain := func(f func() reading) step { return step{reading: f} }
+	steps = []step{
+		plain(func() reading { return reading{img: w()} }),
+		plain(func() reading { return reading{img: w(), global: true} }),
 	}
 	if factor > 1 {
-		steps = append(steps, func() reading { return reading{img: full} })
+		steps = append(steps, plain(func() reading { return reading{img: full} }))
 	}
-	steps = append(steps, func() reading { return reading{img: w(), invert: true} })
+	steps = append(steps, plain(func() reading {
+		return reading{img: negate(w())} // light codes on dark
+	}))
 	for turns := 1; turns <= 3; turns++ {
-		steps = append(steps, func() reading {
+		steps = append(steps, step{needsPatterns: true, reading: func() reading {
 			return reading{img: rotate90(h(), turns)}
-		})
+		}})
 	}
 	for _, deg := range []float64{-4, 4, -8, 8} {
-		steps = append(steps, func() reading {
+		steps = append(steps, step{needsPatterns: true, reading: func() reading {
 			return reading{img: rotate(h(), deg)}
-		})
+		}})
 	}
 	if side < 1600 {
-		steps = append(steps, func() reading {
+		// Modules of a pixel or less may show no finder pattern at all
+		// until enlarged.
+		steps = append(steps, plain(func() reading {
 			return reading{img: enlarge(full, 2)}
-		})
+		}))
 	}
 	return steps, shared
 }
@@ -216,69 +243,79 @@ const halfSide = 1200
 
 // reader collects payloads over several readings.
 type reader struct {
-	found  []string
-	seen   map[string]bool
-	missed bool // the last reading saw a code it could not decode
+	found []string
+	seen  map[string]bool
+	// missed says the last reading left something unread: a code it
+	// located but could not decode, or finder-pattern candidates enough
+	// for a code that it could not even locate.
+	missed bool
+	// sawPatterns says some reading found a finder-pattern candidate.
+	sawPatterns bool
+	tried       int // readings attempted
 }
 
 // done reports whether further readings are unlikely to add anything:
-// something was read, and the last reading saw no code it failed on.
+// something was read, and the last reading left nothing unexplained.
 func (r *reader) done() bool { return len(r.found) > 0 && !r.missed }
 
 var hints = map[gozxing.DecodeHintType]interface{}{
 	gozxing.DecodeHintType_TRY_HARDER: true,
 }
 
-// attempt reads rd and notes whether it located a code it could not
-// decode.
+// attempt reads rd and notes whether it left a code unread.
 func (r *reader) attempt(rd reading) {
-	r.missed = r.read(rd) > 0
+	r.tried++
+	left := r.read(rd)
+	r.missed = left.failed > 0 || left.patterns >= 3
+}
+
+// leftover is what the last round of a reading could not account for.
+type leftover struct {
+	failed   int // codes located (a grid sampled) but not decoded
+	patterns int // finder-pattern candidates outside the codes read
 }
 
 // read decodes the codes in rd one round at a time: after each round the
-// codes it read are painted out, so that the finder patterns of codes
-// still unread no longer compete with theirs. It returns how many codes
-// the last round located (sampled a grid for) but could not decode.
-func (r *reader) read(rd reading) (failed int) {
+// codes it read are cleared from the binarised image, so that the finder
+// patterns of codes still unread no longer compete with theirs. It
+// returns what the last round left unread.
+func (r *reader) read(rd reading) (left leftover) {
 	defer func() {
 		// gozxing is a port of Java code; a malformed image must not
 		// take the ceremony down with an index panic.
 		if recover() != nil {
-			failed++
+			left.failed++
 		}
 	}()
 
-	g, owned := rd.img, false
+	bmp, err := binarize(rd)
+	if err != nil {
+		return left
+	}
+	matrix, err := bmp.GetBlackMatrix() // cached: readSingle sees it too
+	if err != nil {
+		return left
+	}
+	defer matrix.Clear() // it is a picture of the share
+
 	for round := 0; round < maxRounds; round++ {
-		bmp, err := binarize(reading{img: g, global: rd.global,
-			invert: rd.invert})
-		if err != nil {
-			return failed
-		}
-		matrix, err := bmp.GetBlackMatrix()
-		if err != nil {
-			return failed
-		}
-
 		var read []*qrdetector.FinderPatternInfo
-		read, failed = r.readMulti(matrix)
-		if len(read) == 0 {
-			info := r.readSingle(bmp)
-			if info == nil {
-				return failed
+		read, left = r.readMulti(matrix)
+		if len(read) == 0 && left.patterns >= 3 {
+			// The multi-finder groups patterns by strict module size;
+			// the single reader takes the best three it can find.
+			if info := r.readSingle(bmp); info != nil {
+				read = append(read, info)
 			}
-			read = append(read, info)
 		}
-
-		if !owned {
-			g, owned = crop(g, g.Rect), true
-			defer clear(g.Pix)
+		if len(read) == 0 {
+			return left
 		}
 		for _, info := range read {
-			paintOut(g, info)
+			paintOut(matrix, info)
 		}
 	}
-	return failed
+	return left
 }
 
 // maxRounds bounds the rounds of one reading; a page holds a handful of
@@ -286,16 +323,22 @@ func (r *reader) read(rd reading) (failed int) {
 const maxRounds = 12
 
 // readMulti decodes every code the multi-finder locates. It returns the
-// finder patterns of those it read and how many others it located but
-// could not decode.
+// finder patterns of those it read, and how many others it located but
+// could not decode and how many finder-pattern candidates it saw.
 func (r *reader) readMulti(m *gozxing.BitMatrix) (
-	read []*qrdetector.FinderPatternInfo, failed int) {
+	read []*qrdetector.FinderPatternInfo, left leftover) {
 	finder := multidetector.NewMultiFinderPatternFinder(m, nil)
 	located, _ := finder.FindMulti(hints)
+	left.patterns = len(finder.GetPossibleCenters())
+	r.sawPatterns = r.sawPatterns || left.patterns > 0
+
 	det := qrdetector.NewDetector(m)
 	for _, info := range located {
 		grid, err := det.ProcessFinderPatternInfo(info)
 		if err != nil {
+			// Three patterns that do not make a code, or a code whose
+			// version and size disagree: a later reading may do better.
+			left.failed++
 			continue
 		}
 		res, err := decodeGrid(grid.GetBits())
@@ -303,13 +346,13 @@ func (r *reader) readMulti(m *gozxing.BitMatrix) (
 			res, err = decodeUnaligned(m, info, grid.GetBits().GetWidth())
 		}
 		if err != nil {
-			failed++
+			left.failed++
 			continue
 		}
 		r.add(res.GetText())
 		read = append(read, info)
 	}
-	return read, failed
+	return read, left
 }
 
 // decodeGrid decodes sampled modules, falling back to erasure decoding
@@ -375,9 +418,9 @@ func (r *reader) add(text string) {
 	}
 }
 
-// paintOut whitens the code whose finder patterns are info, with a
+// paintOut clears the code whose finder patterns are info from m, with a
 // margin of one module, so the next round cannot see it.
-func paintOut(g *image.Gray, info *qrdetector.FinderPatternInfo) {
+func paintOut(m *gozxing.BitMatrix, info *qrdetector.FinderPatternInfo) {
 	tl, tr, bl := info.GetTopLeft(), info.GetTopRight(), info.GetBottomLeft()
 	ms := (tl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize() +
 		bl.GetEstimatedModuleSize()) / 3
@@ -388,7 +431,7 @@ func paintOut(g *image.Gray, info *qrdetector.FinderPatternInfo) {
 	corner := func(x, y, su, sv float64) [2]float64 {
 		return [2]float64{x + e*(su*ux+sv*vx), y + e*(su*uy+sv*vy)}
 	}
-	fillQuad(g, [4][2]float64{
+	clearQuad(m, [4][2]float64{
 		corner(tl.GetX(), tl.GetY(), -1, -1),
 		corner(tr.GetX(), tr.GetY(), 1, -1),
 		corner(tr.GetX()+bl.GetX()-tl.GetX(), tr.GetY()+bl.GetY()-tl.GetY(), 1, 1),
@@ -404,36 +447,40 @@ func unit(x, y float64) (float64, float64) {
 	return x / n, y / n
 }
 
-// fillQuad paints a convex quadrilateral white.
-func fillQuad(g *image.Gray, q [4][2]float64) {
-	minX, minY := math.Inf(1), math.Inf(1)
-	maxX, maxY := math.Inf(-1), math.Inf(-1)
+// clearQuad clears the pixels of m whose centres lie in the convex
+// quadrilateral q, whose corners go round in either direction.
+func clearQuad(m *gozxing.BitMatrix, q [4][2]float64) {
+	minY, maxY := math.Inf(1), math.Inf(-1)
 	for _, p := range q {
-		minX, maxX = math.Min(minX, p[0]), math.Max(maxX, p[0])
+		if math.IsNaN(p[0]+p[1]) || math.IsInf(p[0]+p[1], 0) {
+			return
+		}
 		minY, maxY = math.Min(minY, p[1]), math.Max(maxY, p[1])
 	}
-	r := image.Rect(int(minX), int(minY), int(maxX)+1, int(maxY)+1).
-		Intersect(g.Rect)
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			if inside(q, float64(x)+0.5, float64(y)+0.5) {
-				g.Pix[y*g.Stride+x] = 255
+	y0 := max(0, int(math.Floor(minY)))
+	y1 := min(m.GetHeight()-1, int(math.Ceil(maxY)))
+	for y := y0; y <= y1; y++ {
+		// The span of the row's centre line inside q: a convex shape
+		// crosses it at two edges at most.
+		cy := float64(y) + 0.5
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for i := range q {
+			a, b := q[i], q[(i+1)%4]
+			if (a[1] <= cy) == (b[1] <= cy) {
+				continue
 			}
+			x := a[0] + (cy-a[1])*(b[0]-a[0])/(b[1]-a[1])
+			lo, hi = math.Min(lo, x), math.Max(hi, x)
+		}
+		if lo > hi {
+			continue
+		}
+		x0 := max(0, int(math.Ceil(lo-0.5)))
+		x1 := min(m.GetWidth()-1, int(math.Floor(hi-0.5)))
+		for x := x0; x <= x1; x++ {
+			m.Unset(x, y)
 		}
 	}
-}
-
-// inside reports whether (x, y) lies in the convex quadrilateral q, whose
-// corners go round in either direction.
-func inside(q [4][2]float64, x, y float64) bool {
-	var pos, neg bool
-	for i := range q {
-		a, b := q[i], q[(i+1)%4]
-		cross := (b[0]-a[0])*(y-a[1]) - (b[1]-a[1])*(x-a[0])
-		pos = pos || cross > 0
-		neg = neg || cross < 0
-	}
-	return !(pos && neg)
 }
 
 // binarize wraps rd's pixels for gozxing without copying them.
@@ -444,9 +491,6 @@ func binarize(rd reading) (*gozxing.BinaryBitmap, error) {
 		0, 0, w, h, false)
 	if err != nil {
 		return nil, err
-	}
-	if rd.invert {
-		src = gozxing.NewInvertedLuminanceSource(src)
 	}
 	if rd.global {
 		return gozxing.NewBinaryBitmap(gozxing.NewGlobalHistgramBinarizer(src))

@@ -2,12 +2,15 @@
 // or photographed images, and PDF pages rasterised with pdftoppm.
 //
 // Decoding uses gozxing (a Go port of ZXing) with TRY_HARDER. A clean scan
-// is read in one or two passes; when a pass finds nothing, or locates a
-// code it cannot decode, DecodeImage goes on with costlier readings: the
-// other binarizer, the image at full resolution, inverted colours,
-// quarter turns, small skews and enlargement. Every distinct payload is
-// returned once, in the order first found. Payloads are returned as read;
-// checking them is package shares' job.
+// is read in one pass. When a pass finds nothing, locates a code it
+// cannot decode, or leaves finder patterns (the big corner squares) that
+// belong to no code it read, DecodeImage goes on with costlier readings:
+// the other binarizer, the image at full resolution, inverted colours,
+// quarter turns, small skews and enlargement. gozxing finds finder
+// patterns at any angle, so when the upright readings see none at all,
+// as on a page of typed text, the turned and skewed ones are skipped.
+// Every distinct payload is returned once, in the order first found.
+// Payloads are returned as read; checking them is package shares' job.
 //
 // # Damaged codes
 //

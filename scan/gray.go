@@ -110,6 +110,15 @@ func enlarge(g *image.Gray, factor int) *image.Gray {
 	return out
 }
 
+// negate returns a copy of g with dark and light swapped.
+func negate(g *image.Gray) *image.Gray {
+	out := image.NewGray(g.Rect)
+	for i, v := range g.Pix {
+		out.Pix[i] = 255 - v
+	}
+	return out
+}
+
 // rotate90 turns g a quarter turn clockwise, times times.
 func rotate90(g *image.Gray, times int) *image.Gray {
 	for ; times > 0; times-- {

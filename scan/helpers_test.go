@@ -31,7 +31,7 @@ func randomPayload(rng *rand.Rand, n int) string {
 
 // sharePDF prints a share page carrying payloads of the given sizes and
 // returns the PDF's path and the payloads.
-func sharePDF(t *testing.T, paper printer.Paper, name string, seed uint64,
+func sharePDF(t testing.TB, paper printer.Paper, name string, seed uint64,
 	sizes ...int) (string, []string) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
