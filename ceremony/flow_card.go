@@ -95,7 +95,7 @@ func (r *crun) storeOnCard(c PlanCustodian, s *shares.Share, d *shares.Dealt, re
 		fmt.Sprintf("Share %d is written to card %d, slot %v.", s.Index, c.Serial, slot),
 		fmt.Sprintf("%s now types the PIN once more so custos can read it back.", c.Name),
 	}})
-	got, err := loadCardShare(card, s.SetID, asker, d.DealerKey)
+	got, err := LoadCardShare(card, s.SetID, asker, d.DealerKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -182,9 +182,9 @@ func (r *crun) newSecret(who, what string) ([]byte, error) {
 	}
 }
 
-// loadCardShare reads the share of setID from a card with the PIN and
+// LoadCardShare reads the share of setID from a card with the PIN and
 // checks it alone and, when dealer is given, against the set's dealer.
-func loadCardShare(card *smartcard.Card, setID [16]byte, prompt smartcard.PINPrompt, dealer []byte) (*shares.Share, error) {
+func LoadCardShare(card *smartcard.Card, setID [16]byte, prompt smartcard.PINPrompt, dealer []byte) (*shares.Share, error) {
 	l, err := card.Load(setID, prompt)
 	if err != nil {
 		return nil, err

@@ -359,7 +359,7 @@ func (r *crun) shareFromCard(st *recoverState) (*shares.Share, error) {
 		return nil, err
 	}
 	defer card.Close()
-	return loadCardShare(card, st.record.SetID, pinAsker{r.Prompter, c.Name}, st.record.DealerKey)
+	return LoadCardShare(card, st.record.SetID, pinAsker{r.Prompter, c.Name}, st.record.DealerKey)
 }
 
 func (r *crun) shareFromFile(image bool) (*shares.Share, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -119,7 +118,7 @@ func (w *cardWriter) Store(ctx context.Context, s *shares.Share, d *shares.Dealt
 	}
 	info("card %d: share %d written to slot %v; reading it back (PIN needed)", serial, s.Index, slot)
 
-	got, err := loadShare(card, s.SetID, w.prompt, d.DealerKey)
+	got, err := ceremony.LoadCardShare(card, s.SetID, w.prompt, d.DealerKey)
 	if err != nil {
 		return nil, nil, cardHints(err)
 	}
@@ -197,29 +196,6 @@ func displayName(s *shares.Share) string {
 	return fmt.Sprintf("custodian %d", s.Index)
 }
 
-// loadShare reads a share from a card with the PIN and checks it alone,
-// and against the dealer key when one is known.
-func loadShare(card *smartcard.Card, setID [16]byte, prompt smartcard.PINPrompt, dealer []byte) (*shares.Share, error) {
-	l, err := card.Load(setID, prompt)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(l.Share)
-	source := fmt.Sprintf("card %d", l.Card.Serial)
-	if dealer != nil && !bytes.Equal(l.Dealer, dealer) {
-		return nil, errorf("%s holds a share signed by dealer %s, not the set's %s: it is not this set's card",
-			source, shares.DealerFingerprint(l.Dealer), shares.DealerFingerprint(dealer))
-	}
-	s, err := shares.Parse(l.Share, source)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(s.DealerKey, l.Dealer) {
-		return nil, errorf("%s: the share inside is signed by another dealer than its certificate", source)
-	}
-	return s, nil
-}
-
 // readCardShares reads shares from cards by serial, asking for PINs. A
 // card that fails is reported with its reason and the recovery goes on
 // with the others.
@@ -286,7 +262,7 @@ func readOneCard(serial uint32, prompt smartcard.PINPrompt, record *ceremony.Set
 		return nil, err
 	}
 	info("card %d: reading share of set %s (PIN needed)", serial, shares.SetID(setID).Short())
-	return loadShare(card, setID, prompt, dealer)
+	return ceremony.LoadCardShare(card, setID, prompt, dealer)
 }
 
 // onlySet returns the set of the one share a card holds.
