@@ -75,24 +75,13 @@ func render(p SharePage) (*document, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	w, h, _ := p.Paper.size()
-	pdf := fpdf.NewCustom(&fpdf.InitType{UnitStr: "mm",
-		Size: fpdf.SizeType{Wd: w, Ht: h}})
-	pdf.SetMargins(0, 0, 0)
-	pdf.SetAutoPageBreak(false, 0)
-	pdf.SetCatalogSort(true)
-	pdf.SetCreationDate(p.Created)
-	pdf.SetModificationDate(p.Created)
-	pdf.SetProducer("custos", false)
-	pdf.SetCreator("custos", false)
-	pdf.SetTitle(fmt.Sprintf("custos key share %d of %d", p.Index, p.Count), false)
-
-	fonts, err := newFontSet(pdf)
+	doc, fonts, err := newDocument(p.Paper, p.Created,
+		fmt.Sprintf("custos key share %d of %d", p.Index, p.Count))
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{p: p, fonts: fonts, doc: &document{pdf: pdf,
-		pageSize: [2]float64{w, h}}}
+	pdf := doc.pdf
+	b := &builder{p: p, fonts: fonts, doc: doc}
 	if err := b.build(); err != nil {
 		return nil, err
 	}
@@ -100,6 +89,28 @@ func render(p SharePage) (*document, error) {
 		return nil, fmt.Errorf("rendering share PDF: %w", err)
 	}
 	return b.doc, nil
+}
+
+// newDocument starts a PDF of the given paper with custos's settings: no
+// margins or automatic page breaks (layout is ours), and dates from when,
+// so the same input always gives the same bytes.
+func newDocument(paper Paper, when time.Time, title string) (*document, *fontSet, error) {
+	w, h, _ := paper.size()
+	pdf := fpdf.NewCustom(&fpdf.InitType{UnitStr: "mm",
+		Size: fpdf.SizeType{Wd: w, Ht: h}})
+	pdf.SetMargins(0, 0, 0)
+	pdf.SetAutoPageBreak(false, 0)
+	pdf.SetCatalogSort(true)
+	pdf.SetCreationDate(when)
+	pdf.SetModificationDate(when)
+	pdf.SetProducer("custos", false)
+	pdf.SetCreator("custos", false)
+	pdf.SetTitle(title, false)
+	fonts, err := newFontSet(pdf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &document{pdf: pdf, pageSize: [2]float64{w, h}}, fonts, nil
 }
 
 // validate checks what the printer relies on. Messages name the field and

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/go-pdf/fpdf"
 )
 
 // Transcript is the paper record of one key ceremony: what was done, by
@@ -182,24 +180,13 @@ func renderTranscript(t Transcript) (*document, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
-	w, h, _ := t.Paper.size()
-	pdf := fpdf.NewCustom(&fpdf.InitType{UnitStr: "mm",
-		Size: fpdf.SizeType{Wd: w, Ht: h}})
-	pdf.SetMargins(0, 0, 0)
-	pdf.SetAutoPageBreak(false, 0)
-	pdf.SetCatalogSort(true)
-	pdf.SetCreationDate(t.Date)
-	pdf.SetModificationDate(t.Date)
-	pdf.SetProducer("custos", false)
-	pdf.SetCreator("custos", false)
-	pdf.SetTitle(fmt.Sprintf("custos %s transcript", t.Kind), false)
-
-	fonts, err := newFontSet(pdf)
+	doc, fonts, err := newDocument(t.Paper, t.Date,
+		fmt.Sprintf("custos %s transcript", t.Kind))
 	if err != nil {
 		return nil, err
 	}
-	b := &tbuilder{t: t, fonts: fonts, doc: &document{pdf: pdf,
-		pageSize: [2]float64{w, h}}}
+	pdf := doc.pdf
+	b := &tbuilder{t: t, fonts: fonts, doc: doc}
 	if err := b.build(); err != nil {
 		return nil, err
 	}
