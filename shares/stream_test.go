@@ -3,16 +3,22 @@ package shares
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func sealedRoundTrip(t *testing.T, secret []byte, kind Kind) ([]byte, *Dealt) {
@@ -166,5 +172,185 @@ func TestBundleRefusesBadArchives(t *testing.T) {
 	_, err = SplitSealed(strings.NewReader("not a tar archive at all"), io.Discard, Policy{Threshold: 2, Count: 2, Kind: KindBundle})
 	if err == nil {
 		t.Fatal("SplitSealed accepted a bundle that is not an archive")
+	}
+}
+
+// referenceStreamMAC computes CheckKeyedStream from its definition, one
+// chunk at a time, with nothing shared with streamMAC but the helpers that
+// build nonces.
+func referenceStreamMAC(checkKey []byte, name string, data []byte) []byte {
+	kdf := hmac.New(sha256.New, checkKey)
+	kdf.Write([]byte("custos stream fingerprint v2\x00" + name))
+	block, _ := aes.NewCipher(kdf.Sum(nil))
+	gcm, _ := cipher.NewGCM(block)
+	fold := hmac.New(sha256.New, checkKey)
+	size := uint64(len(data))
+	n := uint64(0)
+	for {
+		last := len(data) <= ChunkSize
+		c := data[:min(len(data), ChunkSize)]
+		nonce := make([]byte, 12)
+		binary.BigEndian.PutUint64(nonce[4:], n)
+		if last {
+			nonce[0] = 1
+		}
+		fold.Write(gcm.Seal(nil, nonce, nil, c))
+		if last {
+			break
+		}
+		data, n = data[ChunkSize:], n+1
+	}
+	fold.Write(binary.BigEndian.AppendUint64(nil, size))
+	return fold.Sum(nil)[:8]
+}
+
+func TestStreamMACFeeding(t *testing.T) {
+	key := randBytes(t, 32)
+	for _, size := range []int{0, 1, ChunkSize - 1, ChunkSize, ChunkSize + 1, 2 * ChunkSize, 3*ChunkSize + 7} {
+		data := randBytes(t, size+1)[:size]
+		want := referenceStreamMAC(key, "blobs/a.bin", data)
+		feeds := map[string]func(m *streamMAC){
+			"one write": func(m *streamMAC) { m.Write(data) },
+			"odd writes": func(m *streamMAC) {
+				for b := data; len(b) > 0; {
+					k := min(len(b), 1000)
+					m.Write(b[:k])
+					b = b[k:]
+				}
+			},
+			"read from": func(m *streamMAC) { m.ReadFrom(iotest.HalfReader(bytes.NewReader(data))) },
+			"io.Copy":   func(m *streamMAC) { io.Copy(m, bytes.NewReader(data)) },
+		}
+		for how, feed := range feeds {
+			m := newStreamMAC(key, "blobs/a.bin", newStreamBufs())
+			feed(m)
+			got := m.Sum()
+			if got.Method != CheckKeyedStream || !bytes.Equal(got.Value, want) {
+				t.Errorf("%d bytes, %s: got %x, want %x", size, how, got.Value, want)
+			}
+		}
+	}
+	data := randBytes(t, 2*ChunkSize)
+	a := newStreamMAC(key, "a", newStreamBufs())
+	a.Write(data)
+	b := newStreamMAC(key, "b", newStreamBufs())
+	b.Write(data)
+	if bytes.Equal(a.Sum().Value, b.Sum().Value) {
+		t.Error("two entry names give the same fingerprint of the same bytes")
+	}
+}
+
+// The sealer and opener take whole chunks of a large write in place and
+// gather small writes in a buffer. Both must cut the same chunks: every way
+// of feeding the secret, and the sealed file, must give the same result.
+func TestSealedFeeding(t *testing.T) {
+	feeds := map[string]func([]byte) io.Reader{
+		"one write":    func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"half reads":   func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
+		"odd reads":    func(b []byte) io.Reader { return &oddReader{b: b} },
+		"data and EOF": func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) },
+	}
+	secrets := map[string][]byte{
+		"chunk":       randBytes(t, ChunkSize),
+		"chunk+1":     randBytes(t, ChunkSize+1),
+		"3 chunks+17": randBytes(t, 3*ChunkSize+17),
+		"bundle":      makeBundle(t, 20, 5*ChunkSize+3),
+	}
+	for sname, secret := range secrets {
+		kind := KindRaw
+		if sname == "bundle" {
+			kind = KindBundle
+		}
+		for in, feedIn := range feeds {
+			var sealed bytes.Buffer
+			p := policy(2, 3)
+			p.Kind = kind
+			d, err := SplitSealed(feedIn(secret), &sealed, p)
+			if err != nil {
+				t.Fatalf("%s, sealed from %s: %v", sname, in, err)
+			}
+			q, err := Combine(d.Shares[:2], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for out, feedOut := range feeds {
+				var got bytes.Buffer
+				checks, err := q.OpenSealed(feedOut(sealed.Bytes()), &got, nil)
+				if err != nil {
+					t.Fatalf("%s, sealed from %s, opened from %s: %v", sname, in, out, err)
+				}
+				if !bytes.Equal(got.Bytes(), secret) || !EqualChecks(checks, d.Checks) {
+					t.Fatalf("%s, sealed from %s, opened from %s: the secret or its check values differ", sname, in, out)
+				}
+			}
+		}
+	}
+}
+
+// oddReader returns its bytes in pieces of 1, 7, 4093, 65537, ... bytes.
+type oddReader struct {
+	b []byte
+	i int
+}
+
+func (r *oddReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	sizes := []int{1, 7, 4093, ChunkSize + 1, 3 * ChunkSize}
+	n := copy(p[:min(len(p), sizes[r.i%len(sizes)])], r.b)
+	r.b, r.i = r.b[n:], r.i+1
+	return n, nil
+}
+
+type failAfter struct {
+	n   int
+	err error
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, f.err
+	}
+	k := min(len(p), f.n)
+	f.n -= k
+	return k, nil
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n < len(p) {
+		return 0, f.err
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+func TestSealedStreamErrors(t *testing.T) {
+	boom := errors.New("device gone")
+	for _, kind := range []Kind{KindRaw, KindBundle} {
+		p := policy(2, 3)
+		p.Kind = kind
+		_, err := SplitSealed(&failAfter{n: 3*ChunkSize + 5, err: boom}, io.Discard, p)
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "reading secret") {
+			t.Errorf("%s: reader fails: SplitSealed = %v", kind, err)
+		}
+		_, err = SplitSealed(bytes.NewReader(makeBundle(t, 3, 4*ChunkSize)), &failAfter{n: 2 * ChunkSize, err: boom}, p)
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "writing sealed file") {
+			t.Errorf("%s: writer fails: SplitSealed = %v", kind, err)
+		}
+	}
+	secret := randBytes(t, 4*ChunkSize)
+	sealed, d := sealedRoundTrip(t, secret, KindRaw)
+	q, err := Combine(d.Shares[:2], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.OpenSealed(bytes.NewReader(sealed), &failAfter{n: ChunkSize, err: boom}, nil)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "writing recovered secret") {
+		t.Errorf("writer fails: OpenSealed = %v", err)
+	}
+	_, err = q.OpenSealed(io.MultiReader(bytes.NewReader(sealed[:2*ChunkSize]), &failAfter{err: boom}), io.Discard, nil)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "reading sealed file") {
+		t.Errorf("reader fails: OpenSealed = %v", err)
 	}
 }
