@@ -137,6 +137,9 @@ func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (res *Split
 	}
 	defer d.Wipe()
 	defer clear(secret)
+	if d.Manifest != nil {
+		reportManifest(d.Manifest, rep)
+	}
 
 	rec := NewRecord(d)
 	if d.Shares[0].External() {
@@ -215,6 +218,39 @@ func dealSecret(req SplitRequest, out *outputs, rep Reporter) (*shares.Dealt, []
 		return nil, nil, err
 	}
 	return d, nil, nil
+}
+
+// manifestShown is how many bundle entries a split lists by name; the rest
+// are counted, and all are in set.json.
+const manifestShown = 20
+
+// reportManifest says what a bundle holds, so that the room sees what went
+// in before anyone signs for it.
+func reportManifest(m *shares.Manifest, rep Reporter) {
+	kinds := map[string]int{}
+	var order []string
+	for _, e := range m.Entries {
+		if kinds[e.Algorithm] == 0 {
+			order = append(order, e.Algorithm)
+		}
+		kinds[e.Algorithm]++
+	}
+	var counts []string
+	for _, a := range order {
+		counts = append(counts, fmt.Sprintf("%d %s", kinds[a], a))
+	}
+	rep.info("the bundle holds %d files: %s", len(m.Entries), strings.Join(counts, ", "))
+	for i, e := range m.Entries {
+		if i == manifestShown {
+			rep.info("  … and %d more, every one listed in %s", len(m.Entries)-manifestShown, RecordFile)
+			break
+		}
+		check := ""
+		if len(e.Checks) > 0 {
+			check = "  " + e.Checks[0].String()
+		}
+		rep.info("  %s  %s, %d bytes%s", e.Name, e.Algorithm, e.Size, check)
+	}
 }
 
 // writeMedia writes each custodian's paper and card and returns the shares

@@ -8,7 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // A bundle escrows many named keys as one secret: a tar archive whose
@@ -70,7 +74,7 @@ func writeField(w io.Writer, b []byte) {
 func ReadManifest(r io.Reader, checkKey []byte) (*Manifest, error) {
 	tr := tar.NewReader(r)
 	m := &Manifest{}
-	seen := map[string]bool{}
+	seen := map[string]string{} // cleaned name -> name in the archive
 	bufs := newStreamBufs()
 	for {
 		hdr, err := tr.Next()
@@ -80,13 +84,20 @@ func ReadManifest(r io.Reader, checkKey []byte) (*Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading bundle archive: %w", err)
 		}
+		if err := checkMember(hdr); err != nil {
+			return nil, err
+		}
 		if hdr.Typeflag != tar.TypeReg {
-			continue
+			continue // a directory, or tar's own metadata
 		}
-		if seen[hdr.Name] {
-			return nil, fmt.Errorf("bundle entry %q appears twice", hdr.Name)
+		clean := path.Clean(hdr.Name)
+		if first, ok := seen[clean]; ok {
+			if first == hdr.Name {
+				return nil, fmt.Errorf("bundle entry %q appears twice", hdr.Name)
+			}
+			return nil, fmt.Errorf("bundle entries %q and %q are the same file: one would overwrite the other when the bundle is unpacked", first, hdr.Name)
 		}
-		seen[hdr.Name] = true
+		seen[clean] = hdr.Name
 		e, err := readEntry(hdr, tr, checkKey, bufs)
 		if err != nil {
 			return nil, fmt.Errorf("bundle entry %q: %w", hdr.Name, err)
@@ -97,6 +108,42 @@ func ReadManifest(r io.Reader, checkKey []byte) (*Manifest, error) {
 		return nil, errors.New("the bundle archive holds no files")
 	}
 	return m, nil
+}
+
+// checkMember refuses what a bundle cannot escrow faithfully. A link or a
+// device carries no key: a bundle that held one would come back without
+// the key the archive pointed to, and nobody would know until too late.
+// Names must unpack inside the directory they are unpacked in, and be
+// printable on the set record and the transcript.
+func checkMember(hdr *tar.Header) error {
+	name := hdr.Name
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeDir, tar.TypeXGlobalHeader:
+	case tar.TypeSymlink:
+		return fmt.Errorf("bundle entry %q is a symbolic link to %q, not a key: custos escrows what files hold, not links; make the archive with tar --dereference (tar chf) so that the key itself goes in", name, hdr.Linkname)
+	case tar.TypeLink:
+		return fmt.Errorf("bundle entry %q is a hard link to %q: make the archive with tar --hard-dereference so that every name holds its own copy", name, hdr.Linkname)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		return fmt.Errorf("bundle entry %q is a device or a pipe, not a file: leave it out of the archive", name)
+	default:
+		return fmt.Errorf("bundle entry %q is of tar type %q, which custos does not escrow: only regular files and directories", name, hdr.Typeflag)
+	}
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	switch {
+	case name == "":
+		return errors.New("a bundle entry has no name")
+	case !utf8.ValidString(name):
+		return fmt.Errorf("bundle entry %q: its name is not UTF-8 text", name)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Errorf("bundle entry %q: its name holds a control character (a line break, an escape …)", name)
+	case path.IsAbs(name) || strings.HasPrefix(name, `\`):
+		return fmt.Errorf("bundle entry %q: its name is absolute; make the archive from relative paths (tar -C DIR cf …)", name)
+	case slices.Contains(strings.Split(strings.ReplaceAll(name, `\`, "/"), "/"), ".."):
+		return fmt.Errorf("bundle entry %q: its name climbs out of the archive with \"..\"", name)
+	}
+	return nil
 }
 
 func readEntry(hdr *tar.Header, r io.Reader, checkKey []byte, bufs *streamBufs) (Entry, error) {

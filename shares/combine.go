@@ -46,6 +46,10 @@ func (e *Expect) compareRecord(s *Share) error {
 		return &RecordMismatchError{"kind", e.Kind.String(), s.Kind.String()}
 	case e.Threshold != 0 && e.Label != s.Label:
 		return &RecordMismatchError{"label", fmt.Sprintf("%q", e.Label), fmt.Sprintf("%q", s.Label)}
+	case e.Threshold != 0 && len(e.Checks) > 0 && !EqualChecks(e.Checks, s.Checks):
+		// Caught here, before any combine: once the secret is rebuilt, a
+		// record edited this way would look like a wrong key.
+		return &RecordMismatchError{"check value", formatChecks(e.Checks), formatChecks(s.Checks)}
 	}
 	return nil
 }

@@ -428,6 +428,9 @@ func TestAlteredRecordIsCaught(t *testing.T) {
 		"count":     func(e *Expect) { e.Count = 9 },
 		"kind":      func(e *Expect) { e.Kind = KindRaw },
 		"label":     func(e *Expect) { e.Label = "other" },
+		"check value": func(e *Expect) {
+			e.Checks = []CheckValue{{d.Checks[0].Method, flip(d.Checks[0].Value, 0)}}
+		},
 	} {
 		e := base
 		alter(&e)

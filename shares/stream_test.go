@@ -354,3 +354,69 @@ func TestSealedStreamErrors(t *testing.T) {
 		t.Errorf("reader fails: OpenSealed = %v", err)
 	}
 }
+
+// A bundle must hold every key it seems to: links, devices and names that
+// unpack elsewhere are refused by name, whether the bundle rides inline or
+// is sealed to a file.
+func TestBundleRefusesWhatItCannotKeep(t *testing.T) {
+	key := randBytes(t, 32)
+	reg := func(name string) *tar.Header {
+		return &tar.Header{Name: name, Mode: 0600, Size: 32, Typeflag: tar.TypeReg}
+	}
+	tests := []struct {
+		name    string
+		members []*tar.Header
+		want    string
+	}{
+		{"symlink", []*tar.Header{{Name: "live/privkey.pem", Linkname: "../archive/privkey1.pem", Typeflag: tar.TypeSymlink}},
+			`"live/privkey.pem" is a symbolic link to "../archive/privkey1.pem"`},
+		{"hard link", []*tar.Header{reg("k/a.aes"), {Name: "k/h.aes", Linkname: "k/a.aes", Typeflag: tar.TypeLink}},
+			`"k/h.aes" is a hard link to "k/a.aes"`},
+		{"fifo", []*tar.Header{{Name: "k/pipe", Typeflag: tar.TypeFifo}}, `"k/pipe" is a device or a pipe`},
+		{"char device", []*tar.Header{{Name: "k/tty", Typeflag: tar.TypeChar}}, `"k/tty" is a device or a pipe`},
+		{"parent", []*tar.Header{reg("../../evil.aes")}, `"../../evil.aes": its name climbs out`},
+		{"inner parent", []*tar.Header{reg("k/../../evil.aes")}, `climbs out`},
+		{"absolute", []*tar.Header{reg("/abs/blob")}, `"/abs/blob": its name is absolute`},
+		{"newline", []*tar.Header{reg("k/a\nb.aes")}, `control character`},
+		{"escape", []*tar.Header{reg("k/\x1b[31m.aes")}, `control character`},
+		{"same file twice", []*tar.Header{reg("./k/a.aes"), reg("k/a.aes")}, `"./k/a.aes" and "k/a.aes" are the same file`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			tw.WriteHeader(&tar.Header{Name: "k/", Mode: 0700, Typeflag: tar.TypeDir})
+			for _, h := range tt.members {
+				if err := tw.WriteHeader(h); err != nil {
+					t.Fatal(err)
+				}
+				if h.Size > 0 {
+					tw.Write(key)
+				}
+			}
+			// Padding past the inline limit, so that the sealed path is
+			// tried too.
+			tw.WriteHeader(&tar.Header{Name: "pad.bin", Mode: 0600, Size: 8192, Typeflag: tar.TypeReg})
+			tw.Write(make([]byte, 8192))
+			tw.Close()
+			p := Policy{Threshold: 2, Count: 2, Kind: KindBundle}
+			if _, err := ReadManifest(bytes.NewReader(buf.Bytes()), key); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ReadManifest = %v, want %q", err, tt.want)
+			}
+			if _, err := SplitSealed(bytes.NewReader(buf.Bytes()), io.Discard, p); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("SplitSealed = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// Directories and "./" names are fine.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "./k/", Mode: 0700, Typeflag: tar.TypeDir})
+	tw.WriteHeader(reg("./k/a.aes"))
+	tw.Write(key)
+	tw.Close()
+	m, err := ReadManifest(bytes.NewReader(buf.Bytes()), key)
+	if err != nil || len(m.Entries) != 1 || m.Entries[0].Name != "./k/a.aes" || m.Entries[0].Kind != KindAES {
+		t.Fatalf("a plain archive made with tar cf x.tar ./k: %v %+v", err, m)
+	}
+}
