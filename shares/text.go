@@ -211,6 +211,25 @@ func parseLine(num, rest, source string) (textLine, error) {
 	return textLine{}, &TextError{Source: source, Line: n, Reason: "the line check does not match: a character on this line is mistyped"}
 }
 
+// CheckTextLine checks one typed line of a share on its own, as it is
+// typed, so that a typo can be caught at once: it returns the line's
+// number, or a TextError saying what is wrong with it. Note lines and
+// blank lines are not lines of the share: they return 0 and no error.
+func CheckTextLine(line string) (int, error) {
+	s := normalize(line)
+	if s == "" {
+		return 0, nil
+	}
+	_, lines, err := splitLines(s, "")
+	if err != nil {
+		return 0, err
+	}
+	if len(lines) != 1 {
+		return 0, &TextError{Reason: fmt.Sprintf("%d numbered lines typed as one: type one line at a time", len(lines))}
+	}
+	return lines[0].n, nil
+}
+
 // ParseText decodes a typed share and checks it like Parse. source names
 // the text in errors, usually its file name.
 func ParseText(text, source string) (*Share, error) {

@@ -192,3 +192,27 @@ func TestPartsOfTwoShares(t *testing.T) {
 		t.Fatalf("a foreign QR code: %v", err)
 	}
 }
+
+func TestCheckTextLine(t *testing.T) {
+	d := mustSplit(t, randBytes(t, 32), policy(2, 3))
+	lines := d.Shares[0].TextLines()
+	for i, l := range lines {
+		n, err := CheckTextLine(strings.ToLower(l))
+		if err != nil || n != i+1 {
+			t.Fatalf("line %d as typed in lower case: %d, %v", i+1, n, err)
+		}
+	}
+	if n, err := CheckTextLine("  # a note  "); n != 0 || err != nil {
+		t.Errorf("a note line: %d, %v", n, err)
+	}
+	typo := []byte(lines[1])
+	typo[6] ^= 1 // a character of the data, after "002: "
+	_, err := CheckTextLine(string(typo))
+	var te *TextError
+	if !errors.As(err, &te) || te.Line != 2 || !strings.Contains(te.Reason, "mistyped") {
+		t.Errorf("a typo on line 2: %v", err)
+	}
+	if _, err := CheckTextLine(lines[0] + " " + lines[1]); err == nil {
+		t.Error("two lines typed as one were taken")
+	}
+}
