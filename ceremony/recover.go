@@ -92,6 +92,8 @@ func readShareFile(path string) ([]byte, error) {
 	switch {
 	case isImage(b):
 		return b, nil // a PNG header alone has more zero bytes than text may
+	case shares.IsSealedFile(b):
+		return nil, fmt.Errorf("%s is the sealed file that holds the secret itself, not a share; give it with --sealed, and the shares as well", path)
 	case bytes.HasPrefix(b, []byte("%PDF")):
 		return nil, fmt.Errorf("%s is the printed PDF; give the share's .txt file, or a PNG or JPEG scan of the page", path)
 	case bytes.HasPrefix(b, []byte{0xff, 0xfe}) || bytes.HasPrefix(b, []byte{0xfe, 0xff}) || bytes.Count(b[:min(len(b), 64)], []byte{0}) > 8:

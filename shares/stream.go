@@ -32,6 +32,10 @@ const sealedMagic = "CUSTOS SEALED v1\n"
 
 const tagSize = 16
 
+// IsSealedFile reports whether b starts like a sealed file, so that one
+// offered where a share is expected can be named for what it is.
+func IsSealedFile(b []byte) bool { return bytes.HasPrefix(b, []byte(sealedMagic)) }
+
 func sealedHeader(id SetID) []byte {
 	h := append([]byte(sealedMagic), id[:]...)
 	return binary.BigEndian.AppendUint32(h, ChunkSize)
