@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -30,6 +31,7 @@ func (r *crun) drillOne(path string) (*CustodianDrill, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.warnUnsigned(rec, path)
 	r.setID = rec.SetID
 	st := &recoverState{record: rec}
 	r.state = func() []string { return []string{"no card or file was changed; set.json is unchanged"} }
@@ -38,26 +40,47 @@ func (r *crun) drillOne(path string) (*CustodianDrill, error) {
 		"Nothing is rebuilt: custos only reads and checks the share."}}); err != nil {
 		return nil, err
 	}
+	for {
+		want, err := r.whoDrills(rec)
+		if err != nil {
+			return nil, err
+		}
+		s, err := r.offerOne(st)
+		if errors.Is(err, errNoMore) {
+			return nil, errNoDrill
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			continue // offerOne said what was wrong
+		}
+		if s.Index != want.Index {
+			r.reject(fmt.Errorf("that is share %d (%s), not %s's share %d", s.Index, s.Custodian, want.Name, want.Index))
+			continue
+		}
+		return r.recordCustodianDrill(path, rec, s.Index, want.Name, s.Source)
+	}
+}
+
+// errNoDrill is why a custodian drill stops with no share proven.
+var errNoDrill = errors.New("no custodian's share was proven: the room stopped the drill")
+
+// whoDrills asks which custodian is drilling, or stops the drill.
+func (r *crun) whoDrills(rec *SetRecord) (Custodian, error) {
 	var names []string
 	for _, c := range rec.Custodians {
 		names = append(names, fmt.Sprintf("%s (share %d)", c.Name, c.Index))
 	}
+	names = append(names, "nobody else: stop the drill")
 	i, err := r.Prompter.Select("Which custodian is drilling?", names)
 	if err != nil {
-		return nil, err
+		return Custodian{}, err
 	}
-	want := rec.Custodians[i]
-	s, err := r.offerOne(st)
-	if err != nil {
-		return nil, err
+	if i == len(rec.Custodians) {
+		return Custodian{}, errNoDrill
 	}
-	if s == nil {
-		return nil, fmt.Errorf("%s's share could not be read or is not valid", want.Name)
-	}
-	if s.Index != want.Index {
-		return nil, fmt.Errorf("that is share %d (%s), not %s's share %d", s.Index, s.Custodian, want.Name, want.Index)
-	}
-	return r.recordCustodianDrill(path, rec, s.Index, want.Name, s.Source)
+	return rec.Custodians[i], nil
 }
 
 func (r *crun) recordCustodianDrill(path string, rec *SetRecord, index int, name, source string) (*CustodianDrill, error) {

@@ -281,6 +281,9 @@ func (r *crun) showStop(e *StoppedError) {
 
 func causeWords(err error) string {
 	switch {
+	case errors.Is(err, ErrInputEnded):
+		return "the input ended (nothing more can be read from where the answers come from: " +
+			"standard input was closed, or a file or pipe ran out of lines)."
 	case errors.Is(err, ErrInterrupted):
 		return "it was interrupted (Ctrl-C or a stop signal)."
 	case errors.Is(err, ErrDeclined):
@@ -319,6 +322,11 @@ func joinLines(s []string) string {
 // stepWords turns a step name into words for the room.
 func stepWords(step string) string {
 	names := map[string]string{
+		"":            "getting ready, before the first step",
+		"preflight":   "checking the target and files before any custodian is called",
+		"exporting":   "placing the key in its target",
+		"discard":     "erasing the rebuilt key after the drill",
+		"custodian":   "checking the custodian's share",
 		"air-gap":     "the air-gap check",
 		"plan":        "the plan check",
 		"key":         "making or reading the master key",

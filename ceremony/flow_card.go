@@ -1,7 +1,6 @@
 package ceremony
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,138 +73,95 @@ func (r *crun) storeOnCard(c PlanCustodian, s *shares.Share, d *shares.Dealt, re
 	defer card.Close()
 	asker := pinAsker{r.Prompter, c.Name}
 
-	slot, replaced, err := r.cardSlot(card, c, asker, replace)
-	if err != nil {
-		return nil, nil, err
-	}
-	req := smartcard.StoreRequest{Slot: slot, SetID: s.SetID, Index: s.Index,
-		Custodian: s.Custodian, Label: s.Label, Share: s.Marshal(), Dealer: d.Dealer,
-		Prompt: asker, Replace: replaced,
-		OnPulled: func(id smartcard.CardID) {
-			r.Prompter.Show(Screen{Title: "Card pulled out", Alarm: true, Lines: []string{
-				fmt.Sprintf("Card %d left the reader while its share was written.", id.Serial),
-				"Put it back in the reader now; custos waits and checks what it holds.",
-			}})
-		}}
-	if err := card.Store(req); err != nil {
-		return nil, nil, err
-	}
-
-	r.Prompter.Show(Screen{Title: fmt.Sprintf("Reading back %s's card", c.Name), Lines: []string{
-		fmt.Sprintf("Share %d is written to card %d, slot %v.", s.Index, c.Serial, slot),
-		fmt.Sprintf("%s now types the PIN once more so custos can read it back.", c.Name),
-	}})
-	got, err := LoadCardShare(card, s.SetID, asker, d.DealerKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	ref, err := CardRefOf(card, slot)
-	return got, ref, err
-}
-
-// cardSlot picks the slot for the share: the slot of the abandoned
-// attempt's share, else an enrolled empty slot, else a new enrolment.
-func (r *crun) cardSlot(card *smartcard.Card, c PlanCustodian, asker pinAsker, replace []shares.SetID) (smartcard.Slot, *[16]byte, error) {
-	st, err := card.Info()
-	if err != nil {
-		return 0, nil, err
-	}
-	for _, sl := range st.Slots {
-		for _, id := range replace {
-			if !sl.Foreign && sl.Kind == smartcard.KindShare && sl.SetID == id {
-				raw := [16]byte(id)
-				return sl.Slot, &raw, nil
-			}
+	o := CardOptions{Prompt: asker, Credentials: r.newCredentials(c), Roots: r.Roots}
+	plan, err := o.slotFor(card, s, replace, false)
+	var owner *CardOwnerError
+	if errors.As(err, &owner) {
+		if err := r.confirmOwner(c, owner); err != nil {
+			return nil, nil, err
 		}
+		plan, err = o.slotFor(card, s, replace, true)
 	}
-	for _, sl := range st.Slots {
-		if !sl.Foreign && sl.Kind == smartcard.KindEnrolled {
-			return sl.Slot, nil, nil
-		}
-	}
-	e, err := r.enrol(card, st, c, asker)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
-	return e.Slot, nil, nil
-}
-
-// enrol prepares a card for its custodian, asking for a new PIN and PUK
-// when the card still has the factory ones.
-func (r *crun) enrol(card *smartcard.Card, st *smartcard.CardInfo, c PlanCustodian, asker pinAsker) (*smartcard.Enrolment, error) {
-	o := smartcard.EnrolOptions{Custodian: c.Name, Prompt: asker, Roots: r.Roots}
-	cr := st.Credentials
-	if cr.PINDefault || cr.PUKDefault {
-		r.Prompter.Show(Screen{Title: fmt.Sprintf("New card for %s", c.Name), Lines: []string{
-			fmt.Sprintf("Card %d is fresh from the factory.", c.Serial),
-			fmt.Sprintf("%s now chooses a PIN (6 to 8 characters) and a PUK, which", c.Name),
-			"unblocks the PIN if it is ever typed wrong three times.",
-			"Nobody else should see them; they are not shown as they are typed.",
+	req := storeRequest(s, d, plan.slot, asker)
+	req.Replace = plan.replace
+	req.OnPulled = func(id smartcard.CardID) {
+		r.Prompter.Show(Screen{Title: "Card pulled out", Alarm: true, Lines: []string{
+			fmt.Sprintf("Card %d left the reader while its share was written.", id.Serial),
+			"Put it back in the reader now; custos waits and checks what it holds.",
 		}})
 	}
-	var err error
-	if cr.PINDefault {
-		if o.NewPIN, err = r.newSecret(c.Name, "PIN"); err != nil {
-			return nil, err
-		}
-		defer clear(o.NewPIN)
+	return storeAndReadBack(card, req, d.DealerKey, func() {
+		r.Prompter.Show(Screen{Title: fmt.Sprintf("Reading back %s's card", c.Name), Lines: []string{
+			fmt.Sprintf("Share %d is written to card %d, slot %v.", s.Index, c.Serial, plan.slot),
+			fmt.Sprintf("%s now types the PIN once more so custos can read it back.", c.Name),
+		}})
+	})
+}
+
+// confirmOwner shows that the custodian's card carries other names and
+// asks the room whether it is the custodian's now; no stops the ceremony
+// before anything is written to the card.
+func (r *crun) confirmOwner(c PlanCustodian, e *CardOwnerError) error {
+	r.Prompter.Show(Screen{Title: "Whose card is this?", Alarm: true, Lines: []string{
+		fmt.Sprintf("The plan gives card %d to %s, but it was enrolled for %s.",
+			c.Serial, c.Name, joinWords(e.EnrolledFor)),
+		"Two custodians' cards may have been swapped, or the plan has the wrong serial.",
+		fmt.Sprintf("Go on only if this card now belongs to %s: the share is recorded for %s.",
+			c.Name, c.Name),
+		"Answer no to stop here; nothing has been written to the card.",
+	}})
+	return r.confirm(fmt.Sprintf("Is card %d %s's card now?", c.Serial, c.Name))
+}
+
+// newCredentials asks the custodian for their card's new PIN and PUK when
+// it still has the factory ones.
+func (r *crun) newCredentials(c PlanCustodian) NewCredentials {
+	return NewCredentials{
+		Check: func(_ smartcard.CardID, cr smartcard.Credentials) error {
+			if !cr.PINDefault && !cr.PUKDefault {
+				return nil
+			}
+			r.Prompter.Show(Screen{Title: fmt.Sprintf("New card for %s", c.Name), Lines: []string{
+				fmt.Sprintf("Card %d is fresh from the factory.", c.Serial),
+				fmt.Sprintf("%s now chooses a PIN (6 to 8 characters) and a PUK, which", c.Name),
+				"unblocks the PIN if it is ever typed wrong three times.",
+				"Nobody else should see them; they are not shown as they are typed.",
+			}})
+			return nil
+		},
+		Ask: func(_ smartcard.CardID, what string) ([]byte, error) {
+			return r.newSecret(c.Name, what)
+		},
 	}
-	if cr.PUKDefault {
-		if o.NewPUK, err = r.newSecret(c.Name, "PUK"); err != nil {
-			return nil, err
-		}
-		defer clear(o.NewPUK)
-	}
-	return card.Enrol(o)
 }
 
 // newSecret asks twice for a new PIN or PUK until both agree.
 func (r *crun) newSecret(who, what string) ([]byte, error) {
-	for {
-		a, err := r.Prompter.Secret(fmt.Sprintf("%s, choose the card's new %s (6 to 8 characters)", who, what))
-		if err != nil {
-			return nil, err
+	return AskNewSecret(func(again bool) ([]byte, error) {
+		if again {
+			return r.Prompter.Secret(fmt.Sprintf("%s, type the new %s again", who, what))
 		}
-		b, err := r.Prompter.Secret(fmt.Sprintf("%s, type the new %s again", who, what))
-		if err != nil {
-			clear(a)
-			return nil, err
-		}
-		same := bytes.Equal(a, b)
-		clear(b)
-		if same && len(a) >= 6 && len(a) <= 8 {
-			return a, nil
-		}
-		clear(a)
+		return r.Prompter.Secret(fmt.Sprintf("%s, choose the card's new %s (6 to 8 characters)", who, what))
+	}, func() {
 		r.Prompter.Show(Screen{Title: "Not accepted", Alarm: true, Lines: []string{
 			fmt.Sprintf("The two %ss differ, or are not 6 to 8 characters. Please choose again.", what)}})
-	}
-}
-
-// LoadCardShare reads the share of setID from a card with the PIN and
-// checks it alone and, when dealer is given, against the set's dealer.
-func LoadCardShare(card *smartcard.Card, setID [16]byte, prompt smartcard.PINPrompt, dealer []byte) (*shares.Share, error) {
-	l, err := card.Load(setID, prompt)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(l.Share)
-	source := fmt.Sprintf("card %d", l.Card.Serial)
-	if dealer != nil && !bytes.Equal(l.Dealer, dealer) {
-		return nil, fmt.Errorf("%s holds a share signed by dealer %s, not this set's %s",
-			source, shares.DealerFingerprint(l.Dealer), shares.DealerFingerprint(dealer))
-	}
-	s, err := shares.Parse(l.Share, source)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(s.DealerKey, l.Dealer) {
-		return nil, fmt.Errorf("%s: the share inside is signed by another dealer than its certificate", source)
-	}
-	return s, nil
+	})
 }
 
 // cardWords explains a card error in a custodian's words.
+// worded says an error in the room's words and keeps the error itself, so
+// that errors.Is and errors.As still see what happened (an abort, say).
+type worded struct {
+	words string
+	err   error
+}
+
+func (w worded) Error() string { return w.words }
+func (w worded) Unwrap() error { return w.err }
+
 func cardWords(err error) string {
 	var (
 		pin     *smartcard.PINError

@@ -12,6 +12,7 @@ import (
 
 	"custos/printer"
 	"custos/shares"
+	"custos/smartcard"
 	"custos/smartcard/virtual/virtualtest"
 )
 
@@ -123,5 +124,80 @@ func TestCardCeremony(t *testing.T) {
 	}
 	if _, err := VerifyLog(audit.Path()); err != nil {
 		t.Error(err)
+	}
+}
+
+// A card enrolled for Bo, given to Ana by the plan, is not written until
+// the room says it is Ana's now: no stops before anything is written, yes
+// records the share for Ana.
+func TestCardCeremonyOtherCustodiansCard(t *testing.T) {
+	ins := virtualtest.Start(t, 1)[0]
+	roots := x509.NewCertPool()
+	roots.AddCert(ins.Card.AttestationCA())
+	pin, puk := "4711"+randomHex(t)[:4], "90817263"
+	card, err := smartcard.Open(context.Background(), ins.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := NewCredentials{Ask: func(_ smartcard.CardID, what string) ([]byte, error) {
+		return []byte(map[string]string{"PIN": pin, "PUK": puk}[what]), nil
+	}}
+	_, err = EnrolCard(card, smartcard.EnrolOptions{Custodian: "Bo", Roots: roots}, creds, Reporter{})
+	card.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(kf, bytes.Repeat([]byte{0x6c}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	split := func(reply string) (*SplitOutcome, *Script, error) {
+		pl := &Plan{Label: "whose card", Threshold: 2, Paper: printer.A4,
+			Key: KeySource{File: kf, Kind: shares.KindAES}, OutDir: filepath.Join(t.TempDir(), "out"),
+			Custodians: []PlanCustodian{{Name: "Ana", Card: true, Serial: ins.Serial},
+				{Name: "Chen", Paper: true}}}
+		answers := cardAnswers(pin, puk)
+		sc := &Script{Answers: splitAnswers, Fallback: func(q string) (string, bool) {
+			if strings.Contains(q, fmt.Sprintf("Is card %d Ana's card now?", ins.Serial)) {
+				return reply, true
+			}
+			return answers(q)
+		}}
+		out, err := Split(context.Background(), pl, Options{Prompter: sc, Interfaces: offline, Roots: roots})
+		return out, sc, err
+	}
+	slots := func() []smartcard.SlotInfo {
+		card, err := smartcard.Open(context.Background(), ins.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer card.Close()
+		st, err := card.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Slots
+	}
+
+	// stepCard words the card's error with %s, so the stop names the
+	// room's "no" in words rather than wrapping ErrDeclined.
+	_, sc, err := split("no")
+	if err == nil || !strings.Contains(err.Error(), "stopped at the room's request") || !strings.Contains(sc.Transcript(),
+		fmt.Sprintf("The plan gives card %d to Ana, but it was enrolled for Bo.", ins.Serial)) {
+		t.Fatalf("declined: %v\n%s", err, sc.Transcript())
+	}
+	if s := slots(); len(s) != 1 || s[0].Kind != smartcard.KindEnrolled || s[0].Custodian != "Bo" {
+		t.Fatalf("the card after a declined split: %+v", s)
+	}
+
+	out, sc, err := split("yes")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	if ref := out.Record.Custodians[0].Card; ref == nil || ref.Slot != "82" {
+		t.Errorf("Ana's card: %+v, want slot 82", ref)
+	}
+	if s := slots(); len(s) != 1 || s[0].Kind != smartcard.KindShare || s[0].Custodian != "Ana" {
+		t.Errorf("the card after the split: %+v", s)
 	}
 }

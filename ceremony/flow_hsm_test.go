@@ -135,8 +135,8 @@ func TestRecoverToHSM(t *testing.T) {
 	}
 	kcv := strings.ToUpper(hex.EncodeToString(rec.Checks[0].Value))
 
-	answers := paperRecoveryAnswers(pl)
-	answers = append(answers, Answer{"Type the user PIN of token", tk.pin})
+	// The PIN is asked once, before any custodian is called.
+	answers := append([]Answer{{"Type the user PIN of token", tk.pin}}, paperRecoveryAnswers(pl)...)
 	sc := &Script{Answers: answers}
 	audit := openTestAudit(t, filepath.Join(t.TempDir(), "audit.log"))
 	res, err := Recover(context.Background(), RecoveryPlan{Record: filepath.Join(pl.OutDir, RecordFile),
@@ -153,6 +153,9 @@ func TestRecoverToHSM(t *testing.T) {
 	if strings.Contains(sc.Transcript(), tk.pin) {
 		t.Error("the PIN appears on a screen")
 	}
+	if n := strings.Count(sc.Transcript(), "Type the user PIN"); n != 1 {
+		t.Errorf("the PIN was asked %d times, want once", n)
+	}
 	objs := tk.objects(t)
 	if !strings.Contains(objs, "master-2026") || !strings.Contains(objs, "Secret Key") {
 		t.Errorf("pkcs11-tool does not show the key:\n%s", objs)
@@ -166,14 +169,28 @@ func TestRecoverToHSM(t *testing.T) {
 		t.Errorf("recovery transcript:\n%s", pdf)
 	}
 
-	// The same recovery again: the label and ID are taken.
+	// The same recovery again: the label and ID are taken, which is
+	// found before any custodian is called, and said in what the room
+	// can do.
 	j := JournalFile(pl.OutDir, "recover")
 	os.Remove(j)
 	sc2 := &Script{Answers: paperRecoveryAnswers(pl)}
 	_, err = Recover(context.Background(), RecoveryPlan{Record: filepath.Join(pl.OutDir, RecordFile),
 		Target: tk.uri("master-2026", true)}, Options{Prompter: sc2, Interfaces: offline})
-	if !errors.Is(err, hsm.ErrObjectExists) {
+	var taken *LabelTakenError
+	if !errors.Is(err, hsm.ErrObjectExists) || !errors.As(err, &taken) {
 		t.Fatalf("second import: got %v, want an object-exists error", err)
+	}
+	if sc2.Left() != len(paperRecoveryAnswers(pl)) {
+		t.Errorf("custodians were asked before the taken label was found:\n%s", sc2.Transcript())
+	}
+	for _, want := range []string{`"master-2026"`, "the id this key takes", "remove that key with the token's own tools"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "keep-both") || strings.Contains(err.Error(), "say replace") {
+		t.Errorf("the refusal names options the ceremony does not have: %v", err)
 	}
 	if got := strings.Count(tk.objects(t), "Secret Key"); got != 1 {
 		t.Errorf("token holds %d secret keys after the refused import, want 1", got)

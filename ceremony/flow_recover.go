@@ -5,12 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"custos/hsm"
 	"custos/shares"
+	"custos/smartcard"
 )
 
 // RecoveryPlan says which set to rebuild and where the key goes.
@@ -18,6 +23,10 @@ type RecoveryPlan struct {
 	Record string // path of the set's set.json
 	// Target is "file:PATH" or a pkcs11: URI; empty for a drill.
 	Target string
+	// Sealed is the sealed file of a set whose secret is too large to
+	// ride inside the shares; empty means the file set.json names, in
+	// set.json's directory.
+	Sealed string
 }
 
 // RecoveryOutcome is what a finished recovery or drill did.
@@ -34,6 +43,9 @@ type RecoveryOutcome struct {
 type Target interface {
 	// String names the target for the screen and the audit log.
 	String() string
+	// Check makes sure, before any custodian is called, that the key of
+	// the set rec describes can be placed there.
+	Check(ctx context.Context, rec *SetRecord) error
 	// Place puts the key there and returns the proof that it is right.
 	Place(ctx context.Context, key []byte, rec *SetRecord) (proof string, err error)
 	// Undo removes what an interrupted Place may have left.
@@ -46,7 +58,11 @@ func ParseTarget(s string) (Target, error) {
 		return &FileTarget{Path: p}, nil
 	}
 	if strings.HasPrefix(s, "pkcs11:") {
-		return NewHSMTarget(s)
+		h, err := NewHSMTarget(s)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
 	}
 	return nil, fmt.Errorf("target %q: write file:PATH or a pkcs11: URI", s)
 }
@@ -74,6 +90,89 @@ func (f *FileTarget) Place(ctx context.Context, key []byte, rec *SetRecord) (str
 // Undo removes a file an interrupted Place left.
 func (f *FileTarget) Undo() error { return removeIfThere(f.Path) }
 
+// Check refuses a target file that exists already, and one whose
+// directory is missing, is no directory, or cannot be written to.
+func (f *FileTarget) Check(ctx context.Context, rec *SetRecord) error {
+	if err := refuseExisting(f.Path); err != nil {
+		return fmt.Errorf("target %w; name a new file", err)
+	}
+	dir := filepath.Dir(f.Path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("target file %s: its directory %s does not exist; create it first", f.Path, dir)
+	case err != nil:
+		return fmt.Errorf("checking target directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("target file %s: %s is not a directory", f.Path, dir)
+	}
+	if err := syscall.Access(dir, accessWrite|accessSearch); err != nil {
+		return fmt.Errorf("target file %s: cannot write to directory %s: %w", f.Path, dir, err)
+	}
+	return nil
+}
+
+// Modes of access(2): W_OK and X_OK, which package syscall does not name.
+const (
+	accessWrite  = 0x2
+	accessSearch = 0x1
+)
+
+// PlaceStream creates the file (never replacing one) and lets write fill
+// it, for a secret that is decrypted as it is written: a sealed one. On
+// any failure, or when ctx ends, the file is removed.
+func (f *FileTarget) PlaceStream(ctx context.Context, write func(io.Writer) error) (string, error) {
+	fh, err := CreateSecretFile(f.Path)
+	if err != nil {
+		return "", fmt.Errorf("creating key file: %w", err)
+	}
+	cw := &countingWriter{ctx: ctx, w: fh}
+	err = write(cw)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = sizeIs(f.Path, cw.n)
+	}
+	if err != nil {
+		os.Remove(f.Path)
+		return "", fmt.Errorf("writing key file %s: %w", f.Path, err)
+	}
+	return fmt.Sprintf("written to %s (new file, mode 0600, %d bytes) as it was decrypted, every part proven again on the way",
+		f.Path, cw.n), nil
+}
+
+// countingWriter counts what it passes on and stops when ctx ends.
+type countingWriter struct {
+	ctx context.Context
+	w   io.Writer
+	n   int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, ErrInterrupted
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// sizeIs checks that a file written holds n bytes.
+func sizeIs(path string, n int64) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Size() != n {
+		return fmt.Errorf("the file holds %d bytes, %d were written", fi.Size(), n)
+	}
+	return nil
+}
+
 func writeSecretFile(path string, key []byte) error {
 	fh, err := CreateSecretFile(path)
 	if err != nil {
@@ -92,9 +191,12 @@ func writeSecretFile(path string, key []byte) error {
 	return nil
 }
 
-// Recover runs the recovery ceremony: shares are collected one custodian
-// at a time, the key is rebuilt and compared with set.json, and placed in
-// the target with its proof.
+// Recover runs the recovery ceremony. Before any custodian is called, the
+// sealed file of a large secret (rp.Sealed, else the one set.json names)
+// and the target are checked: see Target.Check. Then shares are collected
+// one custodian at a time, the key is rebuilt and compared with set.json,
+// and placed in the target with its proof: a sealed secret streamed into
+// a new file, a bundle's keys into an HSM.
 func Recover(ctx context.Context, rp RecoveryPlan, opt Options) (*RecoveryOutcome, error) {
 	if rp.Target == "" {
 		return nil, errors.New("a recovery needs a target (file:PATH or a pkcs11: URI); a drill needs none")
@@ -104,9 +206,19 @@ func Recover(ctx context.Context, rp RecoveryPlan, opt Options) (*RecoveryOutcom
 
 // Drill runs the recovery ceremony without placing the key anywhere: the
 // shares are collected, the key rebuilt and proven, then discarded. The
-// drill is recorded in set.json and the audit log.
+// drill is recorded in set.json and the audit log. A sealed secret is
+// read from the sealed file set.json names, beside it.
 func Drill(ctx context.Context, recordPath string, opt Options) (*RecoveryOutcome, error) {
-	return recoverRun(ctx, RecoveryPlan{Record: recordPath}, opt, "drill")
+	return DrillWith(ctx, RecoveryPlan{Record: recordPath}, opt)
+}
+
+// DrillWith is Drill with a plan, to name the sealed file. A sealed
+// secret is decrypted and proven, and nothing of it is written.
+func DrillWith(ctx context.Context, rp RecoveryPlan, opt Options) (*RecoveryOutcome, error) {
+	if rp.Target != "" {
+		return nil, errors.New("a drill places the key nowhere; run a recovery to place it in " + rp.Target)
+	}
+	return recoverRun(ctx, rp, opt, "drill")
 }
 
 func recoverRun(ctx context.Context, rp RecoveryPlan, opt Options, name string) (*RecoveryOutcome, error) {
@@ -126,10 +238,25 @@ type recoverState struct {
 	rp        RecoveryPlan
 	record    *SetRecord
 	target    Target
+	sealed    string // the sealed file of a large secret, checked
 	good      []*shares.Share
 	collected []string
 	indexes   []int // of the shares collected
 	outcome   *RecoveryOutcome
+	// bundle collects the keys of a bundle bound for an HSM.
+	bundle *BundleKeys
+}
+
+// warnUnsigned tells the room when a set record carries no dealer
+// signature: it was written before custos signed records, and its fields
+// are then checked only against the shares as they come in.
+func (r *crun) warnUnsigned(rec *SetRecord, path string) {
+	if rec.Signed() {
+		return
+	}
+	r.Prompter.Show(Screen{Title: "The set record is not signed", Alarm: true, Lines: []string{
+		path + " carries no dealer signature (it was written before custos signed set records).",
+		"Its fields will be checked against the shares, which the dealer signed, as they are given."}})
 }
 
 func (r *crun) recover(rp RecoveryPlan) (*RecoveryOutcome, error) {
@@ -138,22 +265,28 @@ func (r *crun) recover(rp RecoveryPlan) (*RecoveryOutcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.warnUnsigned(rec, rp.Record)
 	st.record, r.setID = rec, rec.SetID
 	st.outcome = &RecoveryOutcome{Record: rec}
+	r.state = st.describe
 	if rp.Target != "" {
-		if st.target, err = ParseTarget(rp.Target); err != nil {
+		tg, err := ParseTarget(rp.Target)
+		if err != nil {
 			return nil, err
 		}
-		if h, ok := st.target.(*HSMTarget); ok && h.Prompt == nil {
-			h.Prompt = r.hsmPIN
+		st.target = tg
+		if h, ok := st.target.(*HSMTarget); ok {
+			if h.Prompt == nil {
+				h.Prompt = r.hsmPIN
+			}
+			r.hold(h.Forget)
 		}
 	}
-	r.state = st.describe
 	placed, err := r.openRecoverJournal(st)
 	if err != nil || placed {
 		return st.outcome, err
 	}
-	steps := []func(*recoverState) error{r.recoverAirGap, r.stepCollect, r.stepRebuild, r.recoverTranscript}
+	steps := []func(*recoverState) error{r.recoverAirGap, r.stepPreflight, r.stepCollect, r.stepRebuild, r.recoverTranscript}
 	for _, step := range steps {
 		if err := step(st); err != nil {
 			return nil, err
@@ -215,8 +348,12 @@ func (r *crun) openRecoverJournal(st *recoverState) (bool, error) {
 }
 
 func (r *crun) undoPartial(st *recoverState, prev *Journal) error {
-	lines := []string{fmt.Sprintf("An earlier %s of set %s stopped during: %s.", r.name, prev.SetID, stepWords(prevStop(prev))),
-		"Shares are never kept on disk, so every custodian gives theirs again."}
+	lines := []string{fmt.Sprintf("An earlier %s of set %s stopped during: %s.", r.name, prev.SetID, stepWords(prevStop(prev)))}
+	if len(prev.Custodians) == 0 {
+		lines = append(lines, "No custodian had given a share yet; this run starts from the beginning.")
+	} else {
+		lines = append(lines, "Shares are never kept on disk, so every custodian gives theirs again.")
+	}
 	if prev.Has("exporting") && st.target != nil {
 		lines = append(lines, "The key it was writing to "+st.target.String()+" is removed first.")
 		if err := st.target.Undo(); err != nil {
@@ -225,6 +362,89 @@ func (r *crun) undoPartial(st *recoverState, prev *Journal) error {
 	}
 	r.Prompter.Show(Screen{Title: "Starting an interrupted " + r.name + " again", Alarm: true, Lines: lines})
 	return nil
+}
+
+// stepPreflight checks, before any custodian is called, everything that
+// could otherwise refuse the key once every share is in: the sealed file
+// of a large secret, and the target.
+func (r *crun) stepPreflight(st *recoverState) error {
+	sealed, serr := sealedPath(st.rp, st.record)
+	st.sealed = sealed
+	var lines []string
+	switch {
+	case sealed != "":
+		lines = append(lines, "The secret is in the sealed file "+sealed+": custos checks it is the one every share binds.")
+	case serr != nil:
+		lines = append(lines, "custos checks the sealed file named for the secret.")
+	}
+	if st.target != nil {
+		lines = append(lines, "The key goes to "+st.target.String()+": custos checks it can be placed there.")
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	if err := r.begin("preflight", Screen{Title: "Step: checking before anyone is called",
+		Lines: append(lines, "No custodian is asked for anything until this is done.")}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return serr
+	}
+	if sealed != "" {
+		if err := CheckSealed(sealed, st.record); err != nil {
+			return err
+		}
+	}
+	if err := r.checkTarget(st); err != nil {
+		return err
+	}
+	r.Prompter.Show(Screen{Title: "Ready for the custodians", Lines: []string{
+		"Everything needed besides the shares is in order."}})
+	var done []string
+	if sealed != "" {
+		done = append(done, "sealed file "+filepath.Base(sealed)+" is the set's")
+	}
+	if st.target != nil {
+		done = append(done, auditName(st.target)+" ready")
+	}
+	return r.done("preflight", strings.Join(done, "; "))
+}
+
+// sealedPath names the sealed file of the set, checked against the plan:
+// the one given, else the one set.json names beside it.
+func sealedPath(rp RecoveryPlan, rec *SetRecord) (string, error) {
+	switch {
+	case rec.Sealed == nil && rp.Sealed != "":
+		return "", fmt.Errorf("sealed file %s was given, but set %s has none: its secret rides inside the shares; leave out --sealed",
+			rp.Sealed, rec.SetID.Short())
+	case rec.Sealed == nil:
+		return "", nil
+	case rp.Sealed != "":
+		return rp.Sealed, nil
+	}
+	return filepath.Join(filepath.Dir(rp.Record), filepath.Base(rec.Sealed.File)), nil
+}
+
+// checkTarget checks the target; a wrong HSM PIN typed by the room may be
+// typed again while the token allows.
+func (r *crun) checkTarget(st *recoverState) error {
+	if st.target == nil {
+		return nil
+	}
+	for {
+		err := st.target.Check(r.ctx, st.record)
+		var pe *hsm.PINError
+		h, typed := st.target.(*HSMTarget)
+		if !errors.As(err, &pe) || !errors.Is(err, hsm.ErrPINIncorrect) || !typed || h.URI.PINSource != "" {
+			return err
+		}
+		r.Prompter.Show(Screen{Title: "Wrong HSM PIN", Alarm: true, Lines: []string{
+			fmt.Sprintf("%v refused the PIN: %v.", h, err),
+			"Tokens lock after a few wrong PINs."}})
+		if err := r.confirm(fmt.Sprintf("Type the PIN of %v again?", h)); err != nil {
+			return err
+		}
+	}
 }
 
 // stepCollect gathers shares until a quorum is in, or the room stops.
@@ -265,6 +485,7 @@ func (r *crun) offerOne(st *recoverState) (*shares.Share, error) {
 	q := fmt.Sprintf("Share %d of the %d needed: how is it given?", len(st.good)+1, st.record.Threshold)
 	if r.name == "custodian-drill" {
 		q = "How is the share given?"
+		choices[len(choices)-1] = "the share is not here: stop the drill"
 	}
 	i, err := r.Prompter.Select(q, choices)
 	if err != nil {
@@ -294,11 +515,26 @@ func (r *crun) offerOne(st *recoverState) (*shares.Share, error) {
 	return s, nil
 }
 
+// reject reports a share that cannot be used, headed by what went
+// wrong, and says that the ceremony goes on.
 func (r *crun) reject(err error) {
 	r.audit(AuditEntry{Event: EventShareRejected, Outcome: OutcomeRefused, Detail: AuditText(err.Error(), MaxDetail)})
-	r.Prompter.Show(Screen{Title: "That share cannot be used", Alarm: true, Lines: []string{
-		"What is wrong: " + cardWords(err),
-		"The ceremony goes on: the next custodian may come forward."}})
+	title, next := "That share cannot be used", "The ceremony goes on: the next custodian may come forward."
+	var pin *smartcard.PINError
+	var blocked *smartcard.PINBlockedError
+	switch {
+	case errors.As(err, &pin):
+		title = fmt.Sprintf("Wrong PIN: card %d has %d %s left", pin.Card.Serial, pin.Retries,
+			plural(pin.Retries, "try", "tries"))
+		next = "Nothing was read from the card. Its custodian may try again (choose the card once more), " +
+			"or the next custodian may come forward."
+	case errors.As(err, &blocked):
+		title = fmt.Sprintf("Card %d's PIN is blocked", blocked.Card.Serial)
+	}
+	if r.name == "custodian-drill" {
+		next = "The drill goes on: the share may be offered again, or another custodian may drill."
+	}
+	r.Prompter.Show(Screen{Title: title, Alarm: true, Lines: []string{"What is wrong: " + cardWords(err), next}})
 }
 
 // checkOffered refuses a share of another set, another dealer, or one
@@ -384,23 +620,99 @@ func (r *crun) shareFromFile(image bool) (*shares.Share, error) {
 	return nil, errors.New(strings.Join(errs, "; "))
 }
 
+// shareTyped reads a share typed line by line. What is typed shows on
+// the screen, as the prompt says: the custodian must see it, and one
+// share alone reveals nothing. A line the share's checks find mistyped
+// is asked for again, alone: each line is checked as soon as it is typed,
+// and the whole share once it is in (a missing line, a wrong length).
 func (r *crun) shareTyped() (*shares.Share, error) {
+	r.Prompter.Show(Screen{Title: "Typing a share", Lines: []string{
+		"Type the numbered lines of the share as printed, number included (001: ABCDE …).",
+		"What you type IS SHOWN on the screen, so you can see it; one share alone reveals nothing.",
+		"Spaces and letter case do not matter. An empty line ends the share."}})
 	var lines []string
 	for n := 1; ; n++ {
-		l, err := r.Prompter.Input(fmt.Sprintf("Share line %d (an empty line ends the share)", n), nil)
+		l, err := r.Prompter.Input(fmt.Sprintf("Share line %d (shown as you type; an empty line ends the share)", n), nil)
 		if err != nil {
 			return nil, err
 		}
 		if strings.TrimSpace(l) == "" {
 			break
 		}
+		if _, err := shares.CheckTextLine(l); err != nil {
+			var te *shares.TextError
+			if !errors.As(err, &te) {
+				return nil, err
+			}
+			title := "That line is wrong"
+			if te.Line > 0 {
+				title = fmt.Sprintf("Line %d is wrong", te.Line)
+			}
+			r.Prompter.Show(Screen{Title: title, Alarm: true, Lines: []string{
+				"What is wrong: " + te.Reason + ".",
+				"Type the same line again; the lines before it are kept."}})
+			n--
+			continue
+		}
 		lines = append(lines, l)
 	}
-	return shares.ParseText(strings.Join(lines, "\n"), "typed share")
+	for {
+		s, err := shares.ParseText(strings.Join(lines, "\n"), "typed share")
+		var te *shares.TextError
+		if err == nil || !errors.As(err, &te) || te.Line < 1 {
+			return s, err
+		}
+		r.Prompter.Show(Screen{Title: fmt.Sprintf("Line %d of the typed share is wrong", te.Line), Alarm: true, Lines: []string{
+			"What is wrong: " + te.Reason + ".",
+			fmt.Sprintf("Only line %d is typed again; the other lines are kept.", te.Line)}})
+		l, ierr := r.Prompter.Input(fmt.Sprintf("Share line %d again (shown as you type; an empty line gives up this share)", te.Line), nil)
+		if ierr != nil {
+			return nil, ierr
+		}
+		if strings.TrimSpace(l) == "" {
+			return nil, err
+		}
+		lines = retype(lines, te.Line, l)
+	}
+}
+
+// retype puts line in place of every typed line numbered n, or adds it
+// when none is.
+func retype(lines []string, n int, line string) []string {
+	var out []string
+	placed := false
+	for _, l := range lines {
+		if typedLineNumber(l) != n {
+			out = append(out, l)
+		} else if !placed {
+			out, placed = append(out, line), true
+		}
+	}
+	if !placed {
+		out = append(out, line)
+	}
+	return out
+}
+
+// typedLineNumber reads the number a typed share line starts with
+// ("007:"), or 0.
+func typedLineNumber(l string) int {
+	num, _, ok := strings.Cut(strings.TrimSpace(l), ":")
+	num = strings.TrimSpace(num)
+	if !ok || len(num) != 3 {
+		return 0
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // stepRebuild rebuilds the key, proves it against set.json and places it
-// (or, in a drill, discards it).
+// (or, in a drill, discards it). A sealed secret is decrypted and proven
+// here without being written anywhere; a bundle bound for an HSM has its
+// keys collected, each proven against the manifest.
 func (r *crun) stepRebuild(st *recoverState) error {
 	if err := r.begin("rebuild", Screen{Title: "Step: rebuilding the key", Lines: []string{
 		"custos combines the shares and compares the key's check value with set.json."}}); err != nil {
@@ -410,17 +722,29 @@ func (r *crun) stepRebuild(st *recoverState) error {
 	for _, s := range st.good {
 		offered = append(offered, Offered{Share: s, Source: s.Source})
 	}
-	var said []string
-	rb, err := Rebuild(r.ctx, RecoverRequest{Offered: offered, Record: st.record}, Reporter{Info: collect(&said), Warn: collect(&said)})
+	if h, ok := st.target.(*HSMTarget); ok && st.record.Kind == shares.KindBundle {
+		b, err := h.bundleKeys(st.record)
+		if err != nil {
+			return err
+		}
+		st.bundle = b
+		r.hold(st.bundle.Wipe)
+	}
+	rb, err := r.rebuild(st, offered)
 	if err != nil {
 		return fmt.Errorf("rebuilding the key: %w", err)
 	}
-	r.hold(rb.Wipe)
 	st.outcome.Checks, st.outcome.Collected = rb.Checks, st.collected
 	r.audit(AuditEntry{Event: EventCheckCompared, Checks: rb.Checks, Detail: "matches set.json"})
-	r.Prompter.Show(Screen{Title: "The key is rebuilt and proven", Lines: []string{
-		"Check value: " + checksText(rb.Checks),
-		"It matches the check value in set.json (and on the witnesses' notes)."}})
+	lines := []string{"Check value: " + checksText(rb.Checks),
+		"It matches the check value in set.json (and on the witnesses' notes)."}
+	if st.sealed != "" {
+		lines = append(lines, "The sealed file was decrypted and proven in memory; nothing of it was written.")
+	}
+	if st.bundle != nil {
+		lines = append(lines, bundleWords(st.bundle)...)
+	}
+	r.Prompter.Show(Screen{Title: "The key is rebuilt and proven", Lines: lines})
 	if err := r.done("rebuild", checksText(rb.Checks)); err != nil {
 		return err
 	}
@@ -428,6 +752,46 @@ func (r *crun) stepRebuild(st *recoverState) error {
 		return r.endDrill(st)
 	}
 	return r.export(st, rb)
+}
+
+// rebuild combines the shares and proves the secret: an inline one in
+// memory, a sealed one streamed through (into the bundle's key collector
+// when its keys go to an HSM, else nowhere).
+func (r *crun) rebuild(st *recoverState, offered []Offered) (*Recovery, error) {
+	var out io.Writer = io.Discard
+	if st.bundle != nil && st.sealed != "" {
+		out = st.bundle
+	}
+	var said []string
+	rb, err := Rebuild(r.ctx, RecoverRequest{Offered: offered, Record: st.record, Sealed: st.sealed, Out: out},
+		Reporter{Info: collect(&said), Warn: collect(&said)})
+	if st.bundle != nil && st.sealed != "" {
+		if derr := st.bundle.Done(); err == nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.hold(rb.Wipe)
+	if st.bundle != nil && rb.Secret != nil {
+		if err := st.bundle.Read(bytes.NewReader(rb.Secret.Bytes)); err != nil {
+			return nil, fmt.Errorf("reading the bundle's keys: %w", err)
+		}
+	}
+	if st.bundle != nil && len(st.bundle.Keys) == 0 {
+		return nil, fmt.Errorf("set %s's bundle holds no key an HSM takes", st.record.SetID.Short())
+	}
+	return rb, nil
+}
+
+// bundleWords says which of a bundle's entries go to the HSM.
+func bundleWords(b *BundleKeys) []string {
+	lines := []string{fmt.Sprintf("The bundle holds %d keys for the HSM, each proven against its manifest entry.", len(b.Keys))}
+	for _, s := range b.Skipped {
+		lines = append(lines, "Not for the HSM (recover the bundle to a file for it): "+s)
+	}
+	return lines
 }
 
 func (r *crun) export(st *recoverState, rb *Recovery) error {
@@ -441,7 +805,7 @@ func (r *crun) export(st *recoverState, rb *Recovery) error {
 	if err := r.done("exporting", auditName(st.target)); err != nil {
 		return err
 	}
-	proof, err := st.target.Place(r.ctx, rb.Secret.Bytes, st.record)
+	proof, err := r.place(st, rb)
 	if err != nil {
 		return err
 	}
@@ -452,6 +816,25 @@ func (r *crun) export(st *recoverState, rb *Recovery) error {
 	r.Prompter.Show(Screen{Title: "The key is in place", Lines: []string{proof,
 		"The copy in this computer's memory is erased."}})
 	return r.done("export", auditName(st.target)+": placed and proven")
+}
+
+// place puts the rebuilt secret in the target: a bundle's keys into an
+// HSM, a sealed secret streamed into a new file, else the key itself.
+func (r *crun) place(st *recoverState, rb *Recovery) (string, error) {
+	switch t := st.target.(type) {
+	case *HSMTarget:
+		if st.bundle != nil {
+			return t.PlaceKeys(r.ctx, st.bundle.Keys)
+		}
+	case *FileTarget:
+		if rb.Secret == nil {
+			return t.PlaceStream(r.ctx, rb.WriteSealed)
+		}
+	}
+	if rb.Secret == nil {
+		return "", fmt.Errorf("%v cannot take a sealed secret", st.target)
+	}
+	return st.target.Place(r.ctx, rb.Secret.Bytes, st.record)
 }
 
 // hsmPIN asks the room for a token's user PIN, saying when one more
@@ -496,9 +879,16 @@ func (r *crun) endDrill(st *recoverState) error {
 	return r.done("discard", "key discarded; drill recorded")
 }
 
-// describe says where a recovery stands, for a stop.
+// describe says where a recovery stands, for a stop. The shares in
+// memory are erased before it is called, so it counts what was collected
+// by index.
 func (st *recoverState) describe() []string {
-	out := []string{fmt.Sprintf("%d of %d shares had been collected; they were erased from memory", len(st.good), st.record.Threshold)}
+	n := len(st.indexes)
+	what := fmt.Sprintf("%d of the %d shares needed had been collected", n, st.record.Threshold)
+	if n > 0 {
+		what += "; they were erased from memory"
+	}
+	out := []string{what}
 	if st.target != nil {
 		if st.outcome.Placed != "" {
 			out = append(out, "the key was placed: "+st.outcome.Placed)

@@ -3,11 +3,16 @@ package ceremony
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"custos/smartcard/virtual/virtualtest"
 )
 
 // splitForTest runs a paper split and returns the plan and key.
@@ -91,11 +96,13 @@ func TestDrills(t *testing.T) {
 		t.Fatalf("record after drill: %+v %v", r, err)
 	}
 
-	// Bo offers Chen's share: refused; then his own.
+	// Bo offers Chen's share: refused, and the drill goes on; the room
+	// then stops it.
 	wrong := &Script{Answers: []Answer{{"Which custodian", "Bo"}, {"How is the share", "typed share file"},
-		{"Path", filepath.Join(pl.OutDir, "share-3-Chen.txt")}}}
-	if _, err := DrillCustodian(context.Background(), rec, Options{Prompter: wrong}); err == nil || !strings.Contains(err.Error(), "not Bo's share 2") {
-		t.Fatalf("got %v", err)
+		{"Path", filepath.Join(pl.OutDir, "share-3-Chen.txt")}, {"Which custodian", "nobody else"}}}
+	if _, err := DrillCustodian(context.Background(), rec, Options{Prompter: wrong}); !errors.Is(err, errNoDrill) ||
+		!strings.Contains(wrong.Transcript(), "not Bo's share 2") {
+		t.Fatalf("got %v\n%s", err, wrong.Transcript())
 	}
 	sc2 := &Script{Answers: []Answer{{"Which custodian", "Ana"}, {"How is the share", "typed share file"},
 		{"Path", filepath.Join(pl.OutDir, "share-1-Ana.txt")}}}
@@ -105,5 +112,160 @@ func TestDrills(t *testing.T) {
 	r, _ = ReadRecord(rec)
 	if r.Custodian(1).LastDrill == nil {
 		t.Error("Ana's drill not recorded")
+	}
+}
+
+// mistype changes the first character of a typed share line's data.
+func mistype(line string) string {
+	i := strings.Index(line, ": ") + 2
+	c := byte('A')
+	if line[i] == 'A' {
+		c = 'B'
+	}
+	return line[:i] + string(c) + line[i+1:]
+}
+
+// A typo in a typed share is found on its line, and only that line is
+// typed again; the prompt says that what is typed shows.
+func TestTypedShareRetypesOneLine(t *testing.T) {
+	pl, _ := splitForTest(t)
+	bo, err := os.ReadFile(filepath.Join(pl.OutDir, "share-2-Bo.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(bo), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	answers := []Answer{{"Share 1 of the 2", "typed share file"}, {"Path", filepath.Join(pl.OutDir, "share-1-Ana.txt")},
+		{"Share 2 of the 2", "line by line"}}
+	for i, l := range lines {
+		if i == 2 {
+			// Mistyped, refused at once, and typed again.
+			answers = append(answers, Answer{"Share line 3 ", mistype(l)})
+		}
+		answers = append(answers, Answer{"Share line " + itoa(i+1), l})
+	}
+	answers = append(answers, Answer{"Share line", ""})
+	sc := &Script{Answers: answers}
+	if _, err := Drill(context.Background(), filepath.Join(pl.OutDir, RecordFile), Options{Prompter: sc, Interfaces: offline}); err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	tr := sc.Transcript()
+	for _, want := range []string{"Line 3 is wrong", "the line check does not match", "shown as you type",
+		"IS SHOWN on the screen", "Bo's share is valid"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("screens lack %q:\n%s", want, tr)
+		}
+	}
+	if n := strings.Count(tr, "?? Share line 3 "); n != 2 {
+		t.Errorf("line 3 was asked %d times, want twice", n)
+	}
+	if n := strings.Count(tr, "?? Share line 4 "); n != 1 {
+		t.Errorf("line 4 was asked %d times, want once", n)
+	}
+
+	// A share cut short is found once it is in: a line missing at the end
+	// is asked for, and giving up on it sets the share aside; the drill
+	// goes on.
+	answers = answers[:3]
+	for i, l := range lines[:len(lines)-1] {
+		answers = append(answers, Answer{"Share line " + itoa(i+1), l})
+	}
+	answers = append(answers, Answer{"Share line", ""}, Answer{"again", ""}, Answer{"Share 2 of the 2", "no more"})
+	sc = &Script{Answers: answers}
+	_, err = Drill(context.Background(), filepath.Join(pl.OutDir, RecordFile), Options{Prompter: sc, Interfaces: offline})
+	if err == nil || !strings.Contains(sc.Transcript(), "That share cannot be used") {
+		t.Fatalf("got %v\n%s", err, sc.Transcript())
+	}
+}
+
+// A custodian drill goes on after a wrong share: the room names the
+// custodian again and the right share is proven.
+func TestCustodianDrillCarriesOn(t *testing.T) {
+	pl, _ := splitForTest(t)
+	rec := filepath.Join(pl.OutDir, RecordFile)
+	sc := &Script{Answers: []Answer{
+		{"Which custodian", "Bo"}, {"How is the share", "typed share file"}, {"Path", filepath.Join(pl.OutDir, "share-3-Chen.txt")},
+		{"Which custodian", "Bo"}, {"How is the share", "typed share file"}, {"Path", filepath.Join(pl.OutDir, "set.json")},
+		{"Which custodian", "Bo"}, {"How is the share", "typed share file"}, {"Path", filepath.Join(pl.OutDir, "share-2-Bo.txt")},
+	}}
+	res, err := DrillCustodian(context.Background(), rec, Options{Prompter: sc})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	tr := sc.Transcript()
+	if res.Index != 2 || strings.Count(tr, "That share cannot be used") != 2 || !strings.Contains(tr, "not Bo's share 2") ||
+		!strings.Contains(tr, "The drill goes on") {
+		t.Errorf("drill %+v:\n%s", res, tr)
+	}
+	r, err := ReadRecord(rec)
+	if err != nil || r.Custodian(2).LastDrill == nil || r.Custodian(3).LastDrill != nil {
+		t.Errorf("record after the drill: %+v, %v", r, err)
+	}
+}
+
+// A wrong card PIN is headed as a wrong PIN with the tries left, not as
+// an unusable share; the custodian tries again and the drill goes on.
+func TestWrongCardPINHeading(t *testing.T) {
+	cards := virtualtest.Start(t, 1)
+	roots := x509.NewCertPool()
+	roots.AddCert(cards[0].Card.AttestationCA())
+	pl, _ := paperPlan(t)
+	pl.Custodians[0] = PlanCustodian{Name: "Ana", Card: true, Serial: cards[0].Serial}
+	pin := "4711" + randomHex(t)[:4]
+	sc := &Script{Answers: splitAnswers, Fallback: cardAnswers(pin, "90817263")}
+	if _, err := Split(context.Background(), pl, Options{Prompter: sc, Interfaces: offline, Roots: roots}); err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	pinQ := fmt.Sprintf("type the PIN of card %d", cards[0].Serial)
+	dr := &Script{Answers: []Answer{
+		{"Share 1 of the 2", "custodian's card"}, {"Whose card", "Ana"}, {pinQ, "000000"},
+		{"Share 1 of the 2", "custodian's card"}, {"Whose card", "Ana"}, {pinQ, pin},
+		{"Share 2 of the 2", "typed share file"}, {"Path", filepath.Join(pl.OutDir, "share-3-Chen.txt")},
+	}}
+	if _, err := Drill(context.Background(), filepath.Join(pl.OutDir, RecordFile), Options{Prompter: dr, Interfaces: offline}); err != nil {
+		t.Fatalf("%v\n%s", err, dr.Transcript())
+	}
+	tr := dr.Transcript()
+	want := fmt.Sprintf("== Wrong PIN: card %d has 2 tries left", cards[0].Serial)
+	if !strings.Contains(tr, want) || strings.Contains(tr, "That share cannot be used") ||
+		!strings.Contains(tr, "Ana's share is valid") {
+		t.Errorf("screens:\n%s", tr)
+	}
+	if strings.Contains(tr, pin) {
+		t.Error("the PIN shows on a screen")
+	}
+}
+
+// A drill on a record without a dealer signature says so to the room; a
+// signed one raises no such alarm.
+func TestDrillWarnsUnsignedRecord(t *testing.T) {
+	pl, _ := splitForTest(t)
+	path := filepath.Join(pl.OutDir, RecordFile)
+	answers := []Answer{
+		{"Share 1", "typed share file"}, {"Path", filepath.Join(pl.OutDir, "share-3-Chen.txt")},
+		{"Share 2", "typed share file"}, {"Path", filepath.Join(pl.OutDir, "share-2-Bo.txt")},
+	}
+	sc := &Script{Answers: answers}
+	if _, err := Drill(context.Background(), path, Options{Prompter: sc, Interfaces: offline}); err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	if strings.Contains(sc.Transcript(), "not signed") {
+		t.Fatalf("a signed record was called unsigned:\n%s", sc.Transcript())
+	}
+	rec, err := ReadRecord(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(t, path, rec, func(m map[string]any) { delete(m, "signature") })
+	sc = &Script{Answers: answers}
+	if _, err := Drill(context.Background(), path, Options{Prompter: sc, Interfaces: offline}); err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	if !strings.Contains(sc.Transcript(), "The set record is not signed") {
+		t.Fatalf("no warning for an unsigned record:\n%s", sc.Transcript())
 	}
 }

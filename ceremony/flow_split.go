@@ -36,14 +36,27 @@ func Split(ctx context.Context, plan *Plan, opt Options) (*SplitOutcome, error) 
 	if err := r.finish(); err != nil {
 		return nil, err
 	}
-	r.Prompter.Show(Screen{Title: "The split is complete", Lines: []string{
-		fmt.Sprintf("Set %s (%q) is split %d of %d.", out.Record.SetID.Short(), out.Record.Label,
-			out.Record.Threshold, out.Record.Count),
-		"The master key no longer exists anywhere but in the shares.",
-		"Set record: " + filepath.Join(out.Dir, RecordFile),
-		"Transcript: " + out.Transcript + " (print it; everyone present signs it)",
-	}})
+	lines := []string{fmt.Sprintf("Set %s (%q) is split %d of %d.", out.Record.SetID.Short(), out.Record.Label,
+		out.Record.Threshold, out.Record.Count)}
+	lines = append(lines, keyLeftWords(plan.Key)...)
+	lines = append(lines, "Set record: "+filepath.Join(out.Dir, RecordFile),
+		"Transcript: "+out.Transcript+" (print it; everyone present signs it)")
+	r.Prompter.Show(Screen{Title: "The split is complete", Lines: lines})
 	return out, nil
+}
+
+// keyLeftWords says where the master key still exists once the split is
+// done: only in the shares when custos generated it; also in its source
+// file when it was read from one, which custos does not delete.
+func keyLeftWords(k KeySource) []string {
+	if k.Generate {
+		return []string{"The master key no longer exists anywhere but in the shares."}
+	}
+	return []string{
+		"The master key was read from " + k.File + ", and that file STILL EXISTS.",
+		"Destroy it as your organisation's procedure says: custos does not delete it.",
+		"Until it is destroyed, the key exists outside the shares.",
+	}
 }
 
 // splitState is the split in progress.
@@ -112,22 +125,8 @@ func (r *crun) openSplitJournal(st *splitState) (bool, error) {
 // source, removes that attempt's paper and lets its card shares be
 // replaced.
 func (r *crun) abandon(st *splitState, prev *Journal, path string) error {
-	lines := []string{
-		fmt.Sprintf("An earlier run of this split (set %s) stopped during: %s,", prev.SetID, stepWords(prevStop(prev))),
-		"before every share was out. Its master key only ever lived in memory, so",
-		"that set can never be finished. This run starts again from the key source:",
-		"  " + keyWords(st.plan.Key),
-		"and makes a new set. What the earlier run left:",
-	}
-	for _, c := range prev.Custodians {
-		if c.Card != 0 && c.CardState != "" {
-			lines = append(lines, fmt.Sprintf("  - %s's card %d holds a share of the abandoned set: it will be overwritten", c.Name, c.Card))
-		}
-		for _, f := range c.Paper {
-			lines = append(lines, fmt.Sprintf("  - %s: paper file %s will be deleted (shred any printout of it)", c.Name, f))
-		}
-	}
-	r.Prompter.Show(Screen{Title: "Starting an interrupted split again", Alarm: true, Lines: lines})
+	r.Prompter.Show(Screen{Title: "Starting an interrupted split again", Alarm: true,
+		Lines: abandonWords(prev, st.plan.Key)})
 	if err := r.confirm("Start the split again with a new set?"); err != nil {
 		return err
 	}
@@ -148,6 +147,40 @@ func (r *crun) abandon(st *splitState, prev *Journal, path string) error {
 	r.j = NewJournal(path, "split", prev.Attempt+1, r.now())
 	r.j.Abandoned = append(prev.abandonedSets(), prev.SetID)
 	return r.j.Save()
+}
+
+// abandonWords tells the room what an interrupted split left and what
+// this run does about it.
+func abandonWords(prev *Journal, key KeySource) []string {
+	var left []string
+	for _, c := range prev.Custodians {
+		if c.Card != 0 && c.CardState != "" {
+			left = append(left, fmt.Sprintf("  - %s's card %d holds a share of the abandoned set: it will be overwritten", c.Name, c.Card))
+		}
+		for _, f := range c.Paper {
+			left = append(left, fmt.Sprintf("  - %s: paper file %s will be deleted (shred any printout of it)", c.Name, f))
+		}
+	}
+	if prev.SetID == "" {
+		lines := []string{fmt.Sprintf("An earlier run of this split stopped during: %s,", stepWords(prevStop(prev))),
+			"before any master key or share was made. This run starts from the beginning:",
+			"  " + keyWords(key)}
+		if len(left) == 0 {
+			return append(lines, "The earlier run left nothing behind: no card or paper was written.")
+		}
+		return append(append(lines, "What the earlier run left:"), left...)
+	}
+	lines := []string{
+		fmt.Sprintf("An earlier run of this split (set %s) stopped during: %s,", prev.SetID, stepWords(prevStop(prev))),
+		"before every share was out. Its master key only ever lived in memory, so",
+		"that set can never be finished. This run starts again from the key source:",
+		"  " + keyWords(key),
+		"and makes a new set.",
+	}
+	if len(left) == 0 {
+		return append(lines, "No card or paper share of the abandoned set was written yet.")
+	}
+	return append(append(lines, "What the earlier run left:"), left...)
 }
 
 func prevStop(j *Journal) string {
@@ -332,7 +365,7 @@ func (r *crun) stepCard(st *splitState, c PlanCustodian, s *shares.Share) error 
 	}
 	got, ref, err := r.storeOnCard(c, s, st.dealt, st.replace)
 	if err != nil {
-		return fmt.Errorf("writing share %d to %s's card %d: %s", s.Index, c.Name, c.Serial, cardWords(err))
+		return fmt.Errorf("writing share %d to %s's card %d: %w", s.Index, c.Name, c.Serial, worded{cardWords(err), err})
 	}
 	jc.CardState = "written"
 	cust := st.record.Custodian(s.Index)
@@ -409,9 +442,13 @@ func (r *crun) stepDestroy(st *splitState) error {
 	st.secret, st.dealt = nil, nil
 	r.j.Record = st.record
 	r.audit(AuditEntry{Event: EventSecretErased, Detail: "master key and dealer key erased from memory"})
-	r.Prompter.Show(Screen{Title: "Step: the master key is destroyed", Lines: []string{
-		"The master key and the dealer's signing key are erased from memory.",
-		"From now on only a quorum of custodians can rebuild the key."}})
+	lines := []string{"The master key and the dealer's signing key are erased from memory."}
+	if st.plan.Key.Generate {
+		lines = append(lines, "From now on only a quorum of custodians can rebuild the key.")
+	} else {
+		lines = append(lines, "The source file "+st.plan.Key.File+" still holds the key: custos does not delete it.")
+	}
+	r.Prompter.Show(Screen{Title: "Step: the master key is erased from memory", Lines: lines})
 	return r.done("destroy", "master key and dealer key erased from memory")
 }
 

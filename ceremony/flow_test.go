@@ -136,7 +136,7 @@ func TestSplitPaper(t *testing.T) {
 		t.Error(err)
 	}
 	noSecretIn(t, pl.OutDir, key)
-	for _, want := range []string{"check value", "Every quorum rebuilds the key", "master key is destroyed"} {
+	for _, want := range []string{"check value", "Every quorum rebuilds the key", "master key is erased from memory", "STILL EXISTS"} {
 		if !strings.Contains(sc.Transcript(), want) {
 			t.Errorf("screens lack %q", want)
 		}
@@ -180,5 +180,89 @@ func TestSplitRefusesNetwork(t *testing.T) {
 	tr, _ := os.ReadFile(strings.TrimSuffix(out.Transcript, ".pdf") + ".txt")
 	if !strings.Contains(string(tr), "NOT air-gapped") || !strings.Contains(sc2.Transcript(), "NETWORK IS UP") {
 		t.Errorf("allowed network not recorded:\n%s", tr)
+	}
+}
+
+// The split ends by saying where the key still is: only in the shares
+// when custos generated it; also in its source file, which custos does
+// not delete, when it was read from one (TestSplitPaper).
+func TestSplitSaysWhereTheKeyIs(t *testing.T) {
+	pl, _ := paperPlan(t)
+	kf := pl.Key.File
+	pl.Key = KeySource{Generate: true}
+	sc := &Script{Answers: splitAnswers}
+	out, err := Split(context.Background(), pl, Options{Prompter: sc, Interfaces: offline})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sc.Transcript())
+	}
+	tr := sc.Transcript()
+	if !strings.Contains(tr, "no longer exists anywhere but in the shares") || strings.Contains(tr, "STILL EXISTS") {
+		t.Errorf("generated key:\n%s", tr)
+	}
+	if txt, _ := os.ReadFile(strings.TrimSuffix(out.Transcript, ".pdf") + ".txt"); !strings.Contains(string(txt), "generated inside custos") {
+		t.Errorf("transcript:\n%s", txt)
+	}
+
+	pl2, _ := paperPlan(t)
+	sc2 := &Script{Answers: splitAnswers}
+	out2, err := Split(context.Background(), pl2, Options{Prompter: sc2, Interfaces: offline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr = sc2.Transcript()
+	if strings.Contains(tr, "no longer exists anywhere") || !strings.Contains(tr, pl2.Key.File+", and that file STILL EXISTS") ||
+		!strings.Contains(tr, "custos does not delete it") {
+		t.Errorf("key read from %s:\n%s", kf, tr)
+	}
+	if txt, _ := os.ReadFile(strings.TrimSuffix(out2.Transcript, ".pdf") + ".txt"); !strings.Contains(string(txt), "custos did not delete that file") {
+		t.Errorf("transcript:\n%s", txt)
+	}
+}
+
+// A split stopped before any key was made is started again without
+// empty set numbers or an empty list of what it left.
+func TestSplitRestartBeforeAnyKey(t *testing.T) {
+	pl, _ := paperPlan(t)
+	sc := &Script{Answers: []Answer{{"Ready to make the master key", "no"}}}
+	if _, err := Split(context.Background(), pl, Options{Prompter: sc, Interfaces: offline}); !errors.Is(err, ErrDeclined) {
+		t.Fatalf("got %v", err)
+	}
+	sc2 := &Script{Answers: append([]Answer{{"Start the split again", "yes"}}, splitAnswers...)}
+	if _, err := Split(context.Background(), pl, Options{Prompter: sc2, Interfaces: offline}); err != nil {
+		t.Fatalf("%v\n%s", err, sc2.Transcript())
+	}
+	tr := sc2.Transcript()
+	for _, bad := range []string{"(set )", "during: .", "What the earlier run left:\n   Step"} {
+		if strings.Contains(tr, bad) {
+			t.Errorf("the restart screen shows %q:\n%s", bad, tr)
+		}
+	}
+	for _, want := range []string{"stopped during: making or reading the master key", "before any master key or share was made",
+		"left nothing behind"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("the restart screen lacks %q:\n%s", want, tr)
+		}
+	}
+}
+
+// A ceremony that stops before its first step says so in words, and
+// input that ends is not called an interruption.
+func TestStopWords(t *testing.T) {
+	sc := &Script{}
+	_, err := Recover(context.Background(), RecoveryPlan{Record: filepath.Join(t.TempDir(), "set.json"), Target: "file:/x"},
+		Options{Prompter: sc, Interfaces: offline})
+	if err == nil || !strings.Contains(sc.Transcript(), "stopped during: getting ready, before the first step.") {
+		t.Errorf("got %v\n%s", err, sc.Transcript())
+	}
+
+	pl, _ := splitForTest(t)
+	sc = &Script{Answers: []Answer{{"Share 1 of the 2", "end of input"}}}
+	_, err = Drill(context.Background(), filepath.Join(pl.OutDir, RecordFile), Options{Prompter: sc, Interfaces: offline})
+	var stop *StoppedError
+	if !errors.As(err, &stop) || !errors.Is(err, ErrInputEnded) || !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v", err)
+	}
+	if tr := sc.Transcript(); !strings.Contains(tr, "Why: the input ended") || strings.Contains(tr, "Ctrl-C") {
+		t.Errorf("screens:\n%s", tr)
 	}
 }

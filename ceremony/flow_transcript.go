@@ -50,6 +50,7 @@ func (r *crun) transcriptPDF(st *splitState, rec *SetRecord) printer.Transcript 
 		if st.airgap != nil {
 			notes = append(notes, "Network: "+st.airgap.String())
 		}
+		notes = append(notes, "Key source: "+keySourceText(st.plan.Key))
 	}
 	notes = append(notes, fmt.Sprintf("Key: %s (%s). Dealer key: %s.", rec.Algorithm, rec.Kind, rec.DealerFP))
 	t.Notes = strings.Join(notes, "\n")
@@ -89,6 +90,9 @@ func (r *crun) transcriptText(st *splitState, rec *SetRecord) string {
 	r.transcriptHead(&b, rec)
 	if st != nil && st.airgap != nil {
 		fmt.Fprintf(&b, "Network:      %s\n", st.airgap)
+	}
+	if st != nil {
+		fmt.Fprintf(&b, "Key source:   %s\n", keySourceText(st.plan.Key))
 	}
 	if st != nil && len(st.plan.Witnesses) > 0 {
 		fmt.Fprintf(&b, "Witnesses:    %s\n", strings.Join(st.plan.Witnesses, ", "))
@@ -133,6 +137,15 @@ func (r *crun) transcriptFoot(b *strings.Builder, st *splitState) {
 	if len(names) == 0 {
 		fmt.Fprintf(b, "  ________________________  ______________________________\n\n")
 	}
+}
+
+// keySourceText says where a split's key came from, and for a file that
+// custos left it in place.
+func keySourceText(k KeySource) string {
+	if k.Generate {
+		return "generated inside custos; it existed only in memory"
+	}
+	return "read from " + k.File + "; custos did not delete that file"
 }
 
 func mediaText(c Custodian) string {

@@ -1,14 +1,17 @@
 package ceremony
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/manifoldco/promptui"
+	"golang.org/x/term"
 )
 
 // Prompter is how a ceremony talks with the people in the room. Every flow
@@ -41,10 +44,27 @@ type Screen struct {
 // or the ceremony was told to stop.
 var ErrInterrupted = errors.New("interrupted")
 
-// TermPrompter asks on a terminal with promptui. PINs are masked.
+// ErrInputEnded is returned by a prompter whose input ended: Ctrl-D on a
+// terminal, or the end of what was piped in. It is an ErrInterrupted, so
+// a ceremony stops on it, but it is reported as what it is.
+var ErrInputEnded error = inputEnded{}
+
+type inputEnded struct{}
+
+func (inputEnded) Error() string { return "the input ended" }
+
+// Is makes an ended input an interruption too.
+func (inputEnded) Is(target error) bool { return target == ErrInterrupted }
+
+// TermPrompter asks on a terminal with promptui; PINs are masked. When its
+// input or output is not a terminal (a pipe, a file, a log), it asks in
+// plain numbered lines instead, with no cursor codes, and reads a PIN
+// only from a terminal.
 type TermPrompter struct {
 	In  io.ReadCloser  // nil means standard input
 	Out io.WriteCloser // nil means standard output
+
+	lines *bufio.Reader // plain mode's reader of In, kept between questions
 }
 
 func (t *TermPrompter) out() io.WriteCloser {
@@ -52,6 +72,49 @@ func (t *TermPrompter) out() io.WriteCloser {
 		return os.Stdout
 	}
 	return t.Out
+}
+
+func (t *TermPrompter) in() io.ReadCloser {
+	if t.In == nil {
+		return os.Stdin
+	}
+	return t.In
+}
+
+// plain says whether to ask in plain lines: promptui draws with cursor
+// codes that only a terminal understands.
+func (t *TermPrompter) plain() bool {
+	return !isTerminal(t.in()) || !isTerminal(t.out())
+}
+
+func isTerminal(f any) bool {
+	fd, ok := f.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(fd.Fd()))
+}
+
+// readLine reads one answer in plain mode, without its line end.
+func (t *TermPrompter) readLine() (string, error) {
+	if t.lines == nil {
+		t.lines = bufio.NewReader(t.in())
+	}
+	l, err := t.lines.ReadString('\n')
+	if errors.Is(err, io.EOF) && l == "" {
+		return "", ErrInputEnded
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the answer: %w", err)
+	}
+	return strings.TrimRight(l, "\r\n"), nil
+}
+
+// ask prints a plain question and reads its answer.
+func (t *TermPrompter) ask(q string) (string, error) {
+	fmt.Fprintf(t.out(), "%s: ", q)
+	l, err := t.readLine()
+	if !isTerminal(t.in()) {
+		fmt.Fprintln(t.out()) // nothing echoed the answer or its line end
+	}
+	return l, err
 }
 
 // Show prints a screen with a rule above its title.
@@ -71,10 +134,17 @@ func (t *TermPrompter) Show(s Screen) {
 // Confirm asks for y or n; anything else is asked again.
 func (t *TermPrompter) Confirm(question string) (bool, error) {
 	for {
-		p := promptui.Prompt{Label: question + " [y/n]", Stdin: t.In, Stdout: t.out()}
-		ans, err := p.Run()
+		var ans string
+		var err error
+		if t.plain() {
+			ans, err = t.ask(question + " [y/n]")
+		} else {
+			p := promptui.Prompt{Label: question + " [y/n]", Stdin: t.In, Stdout: t.out()}
+			ans, err = p.Run()
+			err = termErr(err)
+		}
 		if err != nil {
-			return false, termErr(err)
+			return false, err
 		}
 		switch strings.ToLower(strings.TrimSpace(ans)) {
 		case "y", "yes":
@@ -86,16 +156,57 @@ func (t *TermPrompter) Confirm(question string) (bool, error) {
 	}
 }
 
-// Select shows the choices as a list picked with the arrow keys.
+// Select shows the choices as a list picked with the arrow keys, or, in
+// plain mode, as a numbered list answered with a number.
 func (t *TermPrompter) Select(question string, choices []string) (int, error) {
+	if t.plain() {
+		return t.plainSelect(question, choices)
+	}
 	s := promptui.Select{Label: question, Items: choices, Size: len(choices),
 		HideHelp: true, Stdin: t.In, Stdout: t.out()}
 	i, _, err := s.Run()
 	return i, termErr(err)
 }
 
-// Input asks for a line, checked as it is typed.
+func (t *TermPrompter) plainSelect(question string, choices []string) (int, error) {
+	w := t.out()
+	for {
+		fmt.Fprintln(w, question)
+		for i, c := range choices {
+			fmt.Fprintf(w, "  %d) %s\n", i+1, c)
+		}
+		ans, err := t.ask(fmt.Sprintf("Type a number from 1 to %d", len(choices)))
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(ans))
+		if err == nil && n >= 1 && n <= len(choices) {
+			return n - 1, nil
+		}
+		fmt.Fprintf(w, "   %q is not one of the numbers 1 to %d\n", ans, len(choices))
+	}
+}
+
+// Input asks for a line, checked as it is typed (in plain mode, checked
+// when it is in, and asked again when refused).
 func (t *TermPrompter) Input(question string, check func(string) error) (string, error) {
+	if t.plain() {
+		for {
+			ans, err := t.ask(question)
+			if err != nil {
+				return "", err
+			}
+			ans = strings.TrimSpace(ans)
+			if check == nil {
+				return ans, nil
+			}
+			cerr := check(ans)
+			if cerr == nil {
+				return ans, nil
+			}
+			fmt.Fprintf(t.out(), "   %v\n", cerr)
+		}
+	}
 	p := promptui.Prompt{Label: question, Validate: check, Stdin: t.In, Stdout: t.out()}
 	ans, err := p.Run()
 	return strings.TrimSpace(ans), termErr(err)
@@ -107,6 +218,9 @@ func (t *TermPrompter) Input(question string, check func(string) error) (string,
 // memory; piv-go takes PINs as strings too, so a byte-level reader would
 // not keep it out of memory for long either.
 func (t *TermPrompter) Secret(question string) ([]byte, error) {
+	if t.plain() {
+		return t.plainSecret(question)
+	}
 	p := promptui.Prompt{Label: question, Mask: '*', Stdin: t.In, Stdout: t.out(),
 		HideEntered: true}
 	ans, err := p.Run()
@@ -116,8 +230,32 @@ func (t *TermPrompter) Secret(question string) ([]byte, error) {
 	return []byte(ans), nil
 }
 
+// ErrNoTerminal is returned when a PIN is asked for and no terminal is
+// there to type it on without it showing.
+var ErrNoTerminal = errors.New("a PIN is typed on a terminal, and standard input is not one: " +
+	"run the ceremony on a terminal, or rehearse it with --answers")
+
+// plainSecret reads a PIN from a terminal input while the output is not
+// a terminal: nothing is echoed. It never reads one from a pipe.
+func (t *TermPrompter) plainSecret(question string) ([]byte, error) {
+	in, ok := t.in().(interface{ Fd() uintptr })
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return nil, ErrNoTerminal
+	}
+	fmt.Fprintf(t.out(), "%s: ", question)
+	pin, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(t.out())
+	if err != nil {
+		return nil, fmt.Errorf("reading from the terminal: %w", err)
+	}
+	return pin, nil
+}
+
 func termErr(err error) error {
-	if errors.Is(err, promptui.ErrInterrupt) || errors.Is(err, promptui.ErrEOF) {
+	if errors.Is(err, promptui.ErrEOF) {
+		return ErrInputEnded
+	}
+	if errors.Is(err, promptui.ErrInterrupt) {
 		return ErrInterrupted
 	}
 	if err != nil {
@@ -221,6 +359,18 @@ func (s *Script) ask(question string, secret bool) (reply string, err error) {
 	return a.Reply, nil
 }
 
+// scriptStop turns the replies "interrupt" and "end of input" into the
+// errors a terminal gives for Ctrl-C and for input that ends.
+func scriptStop(reply string) error {
+	switch reply {
+	case "interrupt":
+		return ErrInterrupted
+	case "end of input":
+		return ErrInputEnded
+	}
+	return nil
+}
+
 // Confirm takes "yes" or "no".
 func (s *Script) Confirm(question string) (bool, error) {
 	r, err := s.next(question)
@@ -232,8 +382,9 @@ func (s *Script) Confirm(question string) (bool, error) {
 		return true, nil
 	case "no":
 		return false, nil
-	case "interrupt":
-		return false, ErrInterrupted
+	}
+	if err := scriptStop(r); err != nil {
+		return false, err
 	}
 	return false, fmt.Errorf("script: answer %q to %q is not yes or no", r, question)
 }
@@ -244,8 +395,8 @@ func (s *Script) Select(question string, choices []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if r == "interrupt" {
-		return 0, ErrInterrupted
+	if err := scriptStop(r); err != nil {
+		return 0, err
 	}
 	found := -1
 	for i, c := range choices {
@@ -268,8 +419,8 @@ func (s *Script) Input(question string, check func(string) error) (string, error
 	if err != nil {
 		return "", err
 	}
-	if r == "interrupt" {
-		return "", ErrInterrupted
+	if err := scriptStop(r); err != nil {
+		return "", err
 	}
 	if check != nil {
 		if err := check(r); err != nil {
@@ -285,8 +436,8 @@ func (s *Script) Secret(question string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r == "interrupt" {
-		return nil, ErrInterrupted
+	if err := scriptStop(r); err != nil {
+		return nil, err
 	}
 	return []byte(r), nil
 }

@@ -148,6 +148,55 @@ type Recovery struct {
 	Quorum *shares.Quorum
 	Secret *shares.Secret      // inline secrets; nil for sealed files
 	Checks []shares.CheckValue // as recomputed from the rebuilt secret
+
+	sealed string         // the sealed file opened, for WriteSealed
+	expect *shares.Expect // what it was proven against
+}
+
+// WriteSealed decrypts the sealed file of a rebuilt sealed secret into w
+// once more, proven as Rebuild proved it (every chunk, the digest the
+// shares bind, the check values). It is for a target that is written only
+// after the room has seen the proof. On an error what reached w must be
+// discarded.
+func (r *Recovery) WriteSealed(w io.Writer) error {
+	if r.sealed == "" {
+		return errors.New("writing the sealed secret: this secret has no sealed file")
+	}
+	f, err := os.Open(r.sealed)
+	if err != nil {
+		return fmt.Errorf("opening sealed file: %w", err)
+	}
+	defer f.Close()
+	if _, err := r.Quorum.OpenSealed(f, w, r.expect); err != nil {
+		return fmt.Errorf("%s: %w", r.sealed, err)
+	}
+	return nil
+}
+
+// CheckSealed checks, without any key, that path is the sealed file the
+// set record names: its set, size and digest. A recovery calls it before
+// any custodian is asked for a share.
+func CheckSealed(path string, rec *SetRecord) error {
+	if rec.Sealed == nil {
+		return fmt.Errorf("set %s's record names no sealed file: its secret rides inside the shares", rec.SetID.Short())
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sealed file %s does not exist: set %s's secret is sealed in %s, which every share binds",
+			path, rec.SetID.Short(), rec.Sealed.File)
+	}
+	if err != nil {
+		return fmt.Errorf("opening sealed file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return fmt.Errorf("sealed file %s is a directory", path)
+	}
+	bound := &shares.Share{SetID: rec.SetID, SealedSize: rec.Sealed.Size, SealedDigest: rec.Sealed.Digest}
+	if err := shares.VerifySealed(f, bound); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // Wipe clears the rebuilt data key and secret.
@@ -226,6 +275,7 @@ func Rebuild(ctx context.Context, req RecoverRequest, rep Reporter) (*Recovery, 
 		q.Wipe()
 		return nil, err
 	}
+	rec.sealed, rec.expect = req.Sealed, expect
 	return rec, nil
 }
 

@@ -51,11 +51,15 @@ type SplitRequest struct {
 type CardWriter interface {
 	// Custodians returns the indexes that get a card.
 	Custodians() []int
+	// Prepare checks every card before anything is written; an error
+	// stops the split there.
+	Prepare(ctx context.Context) error
 	// Store writes the share to the custodian's card, reads it back and
 	// returns what was read and where it is.
 	Store(ctx context.Context, s *shares.Share, d *shares.Dealt) (*shares.Share, *CardRef, error)
-	// Discard destroys a share Store wrote, when the split fails after it:
-	// a card must not keep a share of a set that was never completed.
+	// Discard destroys a share Store wrote, or left on the card when it
+	// failed, when the split fails after it: a card must not keep a share
+	// of a set that was never completed.
 	Discard(ctx context.Context, s *shares.Share) error
 }
 
@@ -121,13 +125,18 @@ func SplitFiles(ctx context.Context, req SplitRequest, rep Reporter) (res *Split
 	if err := refuseExisting(planned...); err != nil {
 		return nil, err
 	}
+	if req.Cards != nil {
+		if err := req.Cards.Prepare(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	out := &outputs{}
 	defer out.cleanup()
 	var stored []*shares.Share
 	defer func() {
-		if !out.keep {
-			discardCards(ctx, req.Cards, stored, rep)
+		if !out.keep && len(stored) > 0 {
+			err = discardCards(ctx, req.Cards, stored, err, rep)
 		}
 	}()
 	req.Secret = ctxReader{ctx, req.Secret}
@@ -271,7 +280,10 @@ func writeMedia(ctx context.Context, req SplitRequest, d *shares.Dealt, rec *Set
 		if onCard[s.Index] {
 			got, ref, err := req.Cards.Store(ctx, s, d)
 			if err != nil {
-				return nil, fmt.Errorf("storing share %d on %s's card: %w", s.Index, s.Custodian, err)
+				if leftOnCard(err) {
+					*stored = append(*stored, s)
+				}
+				return nil, fmt.Errorf("storing share %d on %s's card: %w", s.Index, custodianWords(s), err)
 			}
 			*stored = append(*stored, s)
 			c.Media, c.Card = append(c.Media, "card"), ref
@@ -290,16 +302,27 @@ func writeMedia(ctx context.Context, req SplitRequest, d *shares.Dealt, rec *Set
 	return readBack, nil
 }
 
-// discardCards destroys the shares a failed split stored on cards, and
-// says what state each card is left in.
-func discardCards(ctx context.Context, cards CardWriter, stored []*shares.Share, rep Reporter) {
+// discardCards destroys the shares a failed split stored on cards, after
+// saying why, and says what state each card is left in. It returns the
+// split's error cause as a SplitCardsError that tells the same.
+func discardCards(ctx context.Context, cards CardWriter, stored []*shares.Share, cause error, rep Reporter) error {
+	rep.warn("the split is stopped: %v", cause)
+	out := &SplitCardsError{Err: cause}
 	for _, s := range stored {
-		if err := cards.Discard(ctx, s); err != nil {
-			rep.warn("share %d is still on %s's card and could not be destroyed: %v; wipe it with \"custos card wipe\"", s.Index, displayName(s), err)
+		err := cards.Discard(ctx, s)
+		if err == nil {
+			out.Destroyed = append(out.Destroyed, s.Index)
+			rep.info("share %d destroyed on %s's card: its slot is free for the next split", s.Index, custodianWords(s))
 			continue
 		}
-		rep.info("share %d destroyed on %s's card: the failed split left nothing there", s.Index, displayName(s))
+		var de *DiscardError
+		if !errors.As(err, &de) {
+			de = &DiscardError{Index: s.Index, Custodian: s.Custodian, SetID: s.SetID, Err: err}
+		}
+		out.Left = append(out.Left, de)
+		rep.warn("share %d is STILL on %s's card: %v", s.Index, custodianWords(s), err)
 	}
+	return out
 }
 
 // checkPrintable renders every share page before any card or file is

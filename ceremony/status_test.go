@@ -29,8 +29,8 @@ func saveRecord(t *testing.T, path, label string, change func(*SetRecord)) *SetR
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Wipe()
 	rec := NewRecord(d)
+	d.Wipe()
 	rec.Custodians[0].Media = []string{"paper", "card"}
 	rec.Custodians[0].Card = &CardRef{Serial: 12345678, Slot: "82"}
 	rec.Custodians[1].Media = []string{"paper"}
@@ -202,4 +202,161 @@ func TestCustodianWhere(t *testing.T) {
 	if got := (&Custodian{}).Where(); got != "(no medium recorded)" {
 		t.Errorf("no media: %q", got)
 	}
+}
+
+// writeDrillLog writes an audit log of the given entries.
+func writeDrillLog(t *testing.T, path string, entries ...AuditEntry) {
+	t.Helper()
+	l, err := OpenAudit(path, AuditOptions{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, e := range entries {
+		if e.Outcome == "" {
+			e.Outcome = OutcomeOK
+		}
+		if _, err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestInventoryDrillsInAuditLog checks every drill set.json records
+// against the audit log beside it: drills the log shows count, drills
+// added by hand are named and do not.
+func TestInventoryDrillsInAuditLog(t *testing.T) {
+	root := t.TempDir()
+	setDrill, bosDrill := *daysAgo(30), *daysAgo(10)
+	drilled := func(r *SetRecord) {
+		r.LastDrill = &setDrill
+		r.Custodians[0].LastDrill = &setDrill
+		r.Custodians[1].LastDrill = &bosDrill
+		r.Custodians[2].LastDrill = &setDrill
+	}
+	path := filepath.Join(root, "p", RecordFile)
+	rec := saveRecord(t, path, "payments", drilled)
+	id := rec.SetID
+	after := func(t time.Time, s int) time.Time { return t.Add(time.Duration(s) * time.Second) }
+	// A set drill Ana and Chen gave their shares to, then Bo's own drill;
+	// Bo's share offered at a drill of another set does not count.
+	logPath := filepath.Join(root, "p", DefaultAuditFile)
+	writeDrillLog(t, logPath,
+		AuditEntry{Event: EventShareOffered, SetID: id, Share: 1, Time: after(setDrill, -60)},
+		AuditEntry{Event: EventShareOffered, SetID: shares.SetID{9}, Share: 2, Time: after(setDrill, -50)},
+		AuditEntry{Event: EventShareOffered, SetID: id, Share: 3, Time: after(setDrill, -40)},
+		AuditEntry{Event: EventDrillRecorded, SetID: id, Time: after(setDrill, 1)},
+		AuditEntry{Event: EventCeremonyFinished, Time: after(setDrill, 2)},
+		AuditEntry{Event: EventDrillRecorded, SetID: id, Share: 2, Custodian: "Bo", Time: after(bosDrill, 1)},
+	)
+
+	rep, err := Inventory(root, StatusOptions{Now: statusNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := findSet(t, rep, "payments")
+	wantWarnings(t, s)
+	if s.AuditLog != logPath || s.Current() != 3 || s.Drill.Unlogged {
+		t.Errorf("true drills: log %q, %d current, %+v", s.AuditLog, s.Current(), s.Drill)
+	}
+
+	// Edited by hand: Bo's drill moved, the set drill moved, and Chen's
+	// copied from the set drill Chen did not give a share to.
+	saveRecord(t, filepath.Join(root, "q", RecordFile), "edited", nil)
+	edited := *rec
+	fake := *daysAgo(5)
+	edited.LastDrill = &fake
+	edited.Custodians = append([]Custodian(nil), rec.Custodians...)
+	edited.Custodians[1].LastDrill = &fake
+	if err := edited.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Inventory(filepath.Join(root, "p"), StatusOptions{Now: statusNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = findSet(t, rep, "payments")
+	wantWarnings(t, s, "says the whole set was drilled on "+day(fake)+", but the audit log "+logPath+" shows no such drill",
+		"says custodian 2 (Bo) drilled on "+day(fake)+", but the audit log")
+	if !s.Drill.Unlogged || !s.Custodians[1].Drill.Unlogged || s.Custodians[0].Drill.Unlogged || s.Current() != 2 {
+		t.Errorf("edited drills: set %+v, custodians %+v", s.Drill, s.Custodians)
+	}
+
+	// Chen claims the set drill of another set's log entry: not shown.
+	edited.Custodians[2].LastDrill = &bosDrill
+	if err := edited.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Inventory(path, StatusOptions{Now: statusNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s = findSet(t, rep, "payments"); !s.Custodians[2].Drill.Unlogged {
+		t.Errorf("Chen's borrowed drill counted: %+v", s.Custodians[2].Drill)
+	}
+}
+
+// TestInventoryAuditOption: --audit names one log for every set; a log
+// that cannot be read stops the report; a broken one is named.
+func TestInventoryAuditOption(t *testing.T) {
+	root := t.TempDir()
+	when := *daysAgo(3)
+	path := filepath.Join(root, "p", RecordFile)
+	rec := saveRecord(t, path, "p", func(r *SetRecord) { r.Custodians[0].LastDrill = &when })
+	elsewhere := filepath.Join(root, "logs", "audit.jsonl")
+	os.MkdirAll(filepath.Dir(elsewhere), 0o755)
+	writeDrillLog(t, elsewhere, AuditEntry{Event: EventDrillRecorded, SetID: rec.SetID, Share: 1, Time: when})
+
+	// Without the option no log is found: the drill is as set.json says.
+	rep, err := Inventory(root, StatusOptions{Now: statusNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := findSet(t, rep, "p"); s.AuditLog != "" || s.Custodians[0].Drill.Unlogged {
+		t.Errorf("no log: %q %+v", s.AuditLog, s.Custodians[0].Drill)
+	}
+	rep, err = Inventory(root, StatusOptions{Now: statusNow, Audit: elsewhere})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := findSet(t, rep, "p"); s.AuditLog != elsewhere || s.Custodians[0].Drill.Unlogged {
+		t.Errorf("--audit: %q %+v", s.AuditLog, s.Custodians[0].Drill)
+	}
+	if _, err := Inventory(root, StatusOptions{Audit: filepath.Join(root, "nope.log")}); err == nil ||
+		!strings.Contains(err.Error(), "nope.log") {
+		t.Errorf("a missing --audit log: %v", err)
+	}
+
+	// A log cut in its only drill entry: the drill is not counted, and
+	// the break is named.
+	b, _ := os.ReadFile(elsewhere)
+	os.WriteFile(elsewhere, b[:len(b)-20], 0o644)
+	rep, err = Inventory(root, StatusOptions{Now: statusNow, Audit: elsewhere})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := findSet(t, rep, "p")
+	if !s.Custodians[0].Drill.Unlogged || !strings.Contains(strings.Join(s.Warnings, "\n"), "audit log "+elsewhere+" is broken") {
+		t.Errorf("broken log: %q %+v", s.Warnings, s.Custodians[0].Drill)
+	}
+}
+
+// TestInventoryRecordSignature: an altered record is listed as unreadable
+// by name; an unsigned one is read with a warning.
+func TestInventoryRecordSignature(t *testing.T) {
+	root := t.TempDir()
+	altered := filepath.Join(root, "a", RecordFile)
+	saveRecord(t, altered, "altered", func(r *SetRecord) { r.Threshold = 1 })
+	unsigned := filepath.Join(root, "u", RecordFile)
+	saveRecord(t, unsigned, "unsigned", func(r *SetRecord) { r.Signature = nil })
+	rep, err := Inventory(root, StatusOptions{Now: statusNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae *RecordAlteredError
+	if len(rep.Unreadable) != 1 || !errors.As(rep.Unreadable[0], &ae) || ae.Path != altered {
+		t.Errorf("unreadable: %v", rep.Unreadable)
+	}
+	s := findSet(t, rep, "unsigned")
+	wantWarnings(t, s, unsigned+" carries no dealer signature", "never drilled")
 }

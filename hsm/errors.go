@@ -33,7 +33,22 @@ var (
 	ErrPINInURI = errors.New("pin-value in a PKCS#11 URI is refused")
 	// ErrNoPIN means neither a pin-source nor a prompt was available.
 	ErrNoPIN = errors.New("no PIN available")
+	// ErrModule means the URI's module-path does not load as a PKCS#11
+	// library.
+	ErrModule = errors.New("PKCS#11 module does not load")
 )
+
+// ModuleError says why the URI's module-path did not load.
+type ModuleError struct {
+	Path   string
+	Reason string // "no such file", "not a PKCS#11 library", ...
+}
+
+func (e *ModuleError) Error() string {
+	return fmt.Sprintf("PKCS#11 module %s: %s", e.Path, e.Reason)
+}
+
+func (e *ModuleError) Unwrap() error { return ErrModule }
 
 // TokenError reports that the URI matched no token or several.
 type TokenError struct {
@@ -105,8 +120,8 @@ type ObjectExistsError struct {
 }
 
 func (e *ObjectExistsError) Error() string {
-	return fmt.Sprintf("%s: %s: already holds %s; say replace or keep-both",
-		e.Token, e.Key, strings.Join(e.Existing, ", "))
+	return fmt.Sprintf("%s: %s: its label or id is taken by %s", e.Token,
+		e.Key, strings.Join(e.Existing, ", "))
 }
 
 func (e *ObjectExistsError) Unwrap() error { return ErrObjectExists }

@@ -453,8 +453,14 @@ func TestOpenNeedsModule(t *testing.T) {
 	notLib := filepath.Join(t.TempDir(), "text.so")
 	os.WriteFile(notLib, []byte("not a library"), 0o600)
 	_, err := Open(&URI{ModulePath: notLib}, nil)
-	if err == nil || !strings.Contains(err.Error(), notLib) {
+	if err == nil || !strings.Contains(err.Error(), notLib) || !errors.Is(err, ErrModule) {
 		t.Errorf("loading a text file: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "none.so")
+	_, err = Tokens(&URI{ModulePath: missing})
+	var me *ModuleError
+	if !errors.As(err, &me) || me.Path != missing || me.Reason != "no such file" {
+		t.Errorf("a missing module: %v", err)
 	}
 	if n := loadedModules(); n != 0 {
 		t.Errorf("%d modules loaded after failures", n)

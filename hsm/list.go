@@ -324,6 +324,16 @@ func (s *Session) VerifyObject(ref ObjectRef, expected Check) (Proof,
 			err)
 	}
 
+	pr, err := s.proveFound(o, kind, expected)
+	pr.Object = name
+	return pr, err
+}
+
+// proveFound proves a key object VerifyObject found.
+func (s *Session) proveFound(o objRef, kind Kind, expected Check) (Proof,
+	error) {
+
+	name := o.String()
 	if kind.IsSecret() {
 		return s.proveSecret(name, kind, o.h, expected,
 			s.objectAbilities(o.h))

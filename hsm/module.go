@@ -3,6 +3,7 @@ package hsm
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -83,8 +84,8 @@ func loadModule(path string) (*module, error) {
 
 	ctx := pkcs11.New(canon)
 	if ctx == nil {
-		return nil, fmt.Errorf("loading module %s: not a PKCS#11 library",
-			canon)
+		return nil, &ModuleError{Path: canon,
+			Reason: "not a PKCS#11 library"}
 	}
 	owned := true
 	if err := ctx.Initialize(); err != nil {
@@ -135,14 +136,17 @@ func canonicalModule(path string) (string, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("finding module %s: %w", path, err)
+		return "", &ModuleError{Path: path, Reason: err.Error()}
 	}
 	canon, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", &ModuleError{Path: path, Reason: "no such file"}
+	}
 	if err != nil {
-		return "", fmt.Errorf("finding module %s: %w", path, err)
+		return "", &ModuleError{Path: path, Reason: err.Error()}
 	}
 	if fi, err := os.Stat(canon); err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("finding module %s: not a regular file", path)
+		return "", &ModuleError{Path: path, Reason: "not a regular file"}
 	}
 	return canon, nil
 }

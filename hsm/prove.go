@@ -21,6 +21,9 @@ import (
 
 // Proof says what was proven inside the token about one key.
 type Proof struct {
+	// Object names the key object proven, as messages do: its class,
+	// label and ID. VerifyObject sets it from the object it found.
+	Object string
 	// Got holds the check values the token computed.
 	Got Check
 	// Proven lists the methods whose value matched: aes-ecb, aes-cmac,

@@ -76,11 +76,16 @@ func TestVerifyAndList(t *testing.T) {
 			t.Errorf("%s: %v", label, err)
 		}
 	}
-	if _, err := s.VerifyObject(ObjectRef{ID: []byte{0xa1}},
-		Check{ECB: aes.expect.ECB}); err != nil {
+	// Found by ID alone, the proof names the key by its label too, so
+	// that "hsm verify --set" does not print key "".
+	pr, err := s.VerifyObject(ObjectRef{ID: []byte{0xa1}},
+		Check{ECB: aes.expect.ECB})
+	if err != nil {
 		t.Errorf("by id: %v", err)
+	} else if pr.Object != `secret key "aes" (id a1)` {
+		t.Errorf("by id: proof names %q", pr.Object)
 	}
-	_, err := s.VerifyObject(ObjectRef{Label: "aes"},
+	_, err = s.VerifyObject(ObjectRef{Label: "aes"},
 		Check{ECB: []byte{1, 2, 3}})
 	var ce *CheckError
 	if !errors.As(err, &ce) || !bytes.Equal(ce.Got, aes.expect.ECB) {

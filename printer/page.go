@@ -44,21 +44,46 @@ func WriteSharePDF(w io.Writer, p SharePage) error {
 	if err != nil {
 		return err
 	}
-	if err := doc.pdf.Output(w); err != nil {
-		return fmt.Errorf("writing share PDF: %w", err)
-	}
-	return nil
+	return doc.output(w)
 }
 
-// document is a rendered share page with what tests inspect.
+// document is a rendered share page or transcript with what tests
+// inspect.
 type document struct {
 	pdf      *fpdf.Fpdf
+	kind     docKind
 	boxes    []box
 	pages    int
 	module   float64 // QR module size in millimetres
 	symbols  []*qrSymbol
 	origins  [][2]float64 // QR symbol top-left corners, quiet zone excluded
 	pageSize [2]float64
+}
+
+// output writes the rendered PDF to w.
+func (d *document) output(w io.Writer) error {
+	if err := d.pdf.Output(w); err != nil {
+		return fmt.Errorf("writing %s PDF: %w", d.kind.what, err)
+	}
+	return nil
+}
+
+// docKind is what sort of document the printer makes: a share page or a
+// transcript. Errors name it.
+type docKind struct {
+	what    string // "share" or "transcript"
+	invalid error  // wrapped by errors about input that cannot be printed
+}
+
+var (
+	sharePDF      = docKind{"share", ErrInvalidPage}
+	transcriptPDF = docKind{"transcript", ErrInvalidTranscript}
+)
+
+// bad returns an error about input of this kind that cannot be printed.
+// Messages name the field and position but never quote share data.
+func (k docKind) bad(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{k.invalid}, a...)...)
 }
 
 // Vertical layout of the frame, in millimetres from its top.
@@ -72,29 +97,53 @@ const (
 )
 
 func render(p SharePage) (*document, error) {
-	if err := p.validate(); err != nil {
-		return nil, err
-	}
-	doc, fonts, err := newDocument(p.Paper, p.Created,
+	l, err := newLayout(sharePDF, p.validate(), p.Paper, p.Created,
 		fmt.Sprintf("custos key share %d of %d", p.Index, p.Count))
 	if err != nil {
 		return nil, err
 	}
-	pdf := doc.pdf
-	b := &builder{p: p, fonts: fonts, doc: doc}
-	if err := b.build(); err != nil {
+	b := &builder{layout: l, p: p}
+	if err := b.segmentFields(); err != nil {
 		return nil, err
 	}
-	if err := pdf.Error(); err != nil {
-		return nil, fmt.Errorf("rendering share PDF: %w", err)
-	}
-	return b.doc, nil
+	return l.compose(b, b.addNotice, b.addDetails, b.addCodes,
+		b.addInstructions, b.addTextForm, b.addSignatures)
 }
 
-// newDocument starts a PDF of the given paper with custos's settings: no
-// margins or automatic page breaks (layout is ours), and dates from when,
-// so the same input always gives the same bytes.
-func newDocument(paper Paper, when time.Time, title string) (*document, *fontSet, error) {
+// layout is what share pages and transcripts are built on: the PDF, the
+// blocks of the body in order, their pages once paginated, and the sizes
+// of the header and footer lines every page carries.
+type layout struct {
+	kind  docKind
+	paper Paper
+	fonts *fontSet
+	doc   *document
+
+	blocks   []*block
+	pages    [][]placed
+	headSize float64 // points, for the furniture's headerLine
+	footSize float64 // points, for the furniture's footerLine
+}
+
+// furniture is what a kind of document prints around the body of every
+// page: a title and the page number above a header line, and a footer
+// line with a note at its right end.
+type furniture interface {
+	title() string
+	headerLine() []run
+	footerLine(page, pages int) []run
+	footerNote() []run
+}
+
+// newLayout starts a document of kind k, unless its input is invalid
+// (invalid is what its validate returned). The PDF has custos's settings:
+// no margins or automatic page breaks (layout is ours), and dates from
+// when, so the same input always gives the same bytes.
+func newLayout(k docKind, invalid error, paper Paper, when time.Time,
+	title string) (*layout, error) {
+	if invalid != nil {
+		return nil, invalid
+	}
 	w, h, _ := paper.size()
 	pdf := fpdf.NewCustom(&fpdf.InitType{UnitStr: "mm",
 		Size: fpdf.SizeType{Wd: w, Ht: h}})
@@ -108,28 +157,89 @@ func newDocument(paper Paper, when time.Time, title string) (*document, *fontSet
 	pdf.SetTitle(title, false)
 	fonts, err := newFontSet(pdf)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &document{pdf: pdf, pageSize: [2]float64{w, h}}, fonts, nil
+	doc := &document{pdf: pdf, kind: k, pageSize: [2]float64{w, h}}
+	return &layout{kind: k, paper: paper, fonts: fonts, doc: doc}, nil
 }
 
-// validate checks what the printer relies on. Messages name the field and
-// position but never quote share data.
-func (p SharePage) validate() error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidPage}, a...)...)
+// compose fits the header and footer lines, runs the steps that add the
+// body's blocks, lays the blocks out in pages and draws them.
+func (l *layout) compose(f furniture, steps ...func() error) (*document,
+	error) {
+	if err := l.fitHeaderFooter(f); err != nil {
+		return nil, err
 	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+
+	pages, err := paginate(l.blocks, bodyHeight)
+	if err != nil {
+		return nil, err
+	}
+	l.pages = pages
+	l.doc.pages = len(pages)
+	l.draw(f)
+	if err := l.doc.pdf.Error(); err != nil {
+		return nil, fmt.Errorf("rendering %s PDF: %w", l.kind.what, err)
+	}
+	return l.doc, nil
+}
+
+func (l *layout) add(blk *block) *block {
+	l.blocks = append(l.blocks, blk)
+	return blk
+}
+
+func (l *layout) sans(s string) span { return span{s, l.fonts.sans, "text"} }
+func (l *layout) bold(s string) span { return span{s, l.fonts.bold, "text"} }
+
+// headingBlock is a section title, not yet added.
+func (l *layout) headingBlock(title string) *block {
+	runs, _ := l.fonts.segment("heading", title, l.fonts.bold)
+	return &block{h: 9, draw: func(c *canvas, x, y float64) {
+		c.text(x, y+6, runs, 12)
+	}}
+}
+
+// heading adds a section title that stays with the block after it; mark
+// names it for page references.
+func (l *layout) heading(title, mark string) *block {
+	blk := l.headingBlock(title)
+	blk.keep, blk.mark = true, mark
+	return l.add(blk)
+}
+
+// checkSet checks what every kind of document prints about the set: the
+// paper it is on, the set ID and the policy.
+func (k docKind) checkSet(paper Paper, setID string, threshold,
+	count int) error {
 	switch {
-	case p.Paper != A4 && p.Paper != Letter:
-		return bad("paper size %v is neither A4 nor Letter", p.Paper)
+	case paper != A4 && paper != Letter:
+		return k.bad("paper size %v is neither A4 nor Letter", paper)
+	case strings.TrimSpace(setID) == "" || len(setID) > 64:
+		return k.bad("set ID must have 1 to 64 characters")
+	case threshold < 1 || threshold > count || count > 255:
+		return k.bad("policy %d of %d is impossible", threshold, count)
+	}
+	return nil
+}
+
+// validate checks what the printer relies on.
+func (p SharePage) validate() error {
+	err := sharePDF.checkSet(p.Paper, p.SetID, p.Threshold, p.Count)
+	if err != nil {
+		return err
+	}
+	bad := sharePDF.bad
+	switch {
 	case strings.TrimSpace(p.Custodian) == "":
 		return bad("no custodian name")
-	case strings.TrimSpace(p.SetID) == "" || len(p.SetID) > 64:
-		return bad("set ID must have 1 to 64 characters")
 	case p.Index < 1 || p.Index > 255:
 		return bad("share index %d is outside 1..255", p.Index)
-	case p.Threshold < 1 || p.Threshold > p.Count || p.Count > 255:
-		return bad("policy %d of %d is impossible", p.Threshold, p.Count)
 	case p.Created.IsZero():
 		return bad("no creation time")
 	case len(p.TextLines) == 0:
@@ -163,42 +273,11 @@ func (p SharePage) validate() error {
 
 // builder turns a SharePage into blocks and draws them.
 type builder struct {
-	p     SharePage
-	fonts *fontSet
-	doc   *document
+	*layout
+	p SharePage
 
 	name, label, kind, setID, dealer []run
 	checks                           [][]run
-
-	blocks   []*block
-	pages    [][]placed
-	headSize float64 // points, for headerLine
-	footSize float64 // points, for footerLine
-}
-
-func (b *builder) build() error {
-	if err := b.segmentFields(); err != nil {
-		return err
-	}
-	if err := b.fitHeaderFooter(); err != nil {
-		return err
-	}
-	steps := []func() error{b.addNotice, b.addDetails, b.addCodes,
-		b.addInstructions, b.addTextForm, b.addSignatures}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-
-	pages, err := paginate(b.blocks, bodyHeight)
-	if err != nil {
-		return err
-	}
-	b.pages = pages
-	b.doc.pages = len(pages)
-	b.draw()
-	return nil
 }
 
 // segmentFields checks every free-text field against the fonts first, so a
@@ -241,11 +320,6 @@ func (b *builder) segmentFields() error {
 	return nil
 }
 
-func (b *builder) add(blk *block) *block {
-	b.blocks = append(b.blocks, blk)
-	return blk
-}
-
 // paragraph measures spans wrapped to width and returns the lines and
 // their height.
 func (b *builder) paragraph(spans []span, size, width, leading float64) (
@@ -264,18 +338,6 @@ func drawLines(c *canvas, x, y float64, lines [][]run, size, leading float64) {
 		c.text(x, base+float64(i)*leading, l, size)
 	}
 }
-
-// heading adds a section title that stays with the block after it.
-func (b *builder) heading(title, mark string) *block {
-	runs, _ := b.fonts.segment("heading", title, b.fonts.bold)
-	return b.add(&block{h: 9, keep: true, mark: mark,
-		draw: func(c *canvas, x, y float64) {
-			c.text(x, y+6, runs, 12)
-		}})
-}
-
-func (b *builder) sans(s string) span { return span{s, b.fonts.sans, "text"} }
-func (b *builder) bold(s string) span { return span{s, b.fonts.bold, "text"} }
 
 // addNotice adds the boxed warning at the top of the first page. It names
 // the pages with the instructions, known only after pagination, so it is
@@ -368,24 +430,34 @@ func (b *builder) addDetails() error {
 
 	h := 2.0
 	for _, r := range rows {
-		h += rowHeight(r, leading)
+		h += r.height(leading)
 	}
-	labelRuns := func(s string) []run { return []run{{b.fonts.bold, s}} }
 	b.add(&block{h: h + 4, mark: "details", draw: func(c *canvas, x, y float64) {
 		y += 2
 		for _, r := range rows {
-			lead := max(leading, r.size*ptToMM*1.3)
-			c.text(x, y+ascentShare*r.size*ptToMM, labelRuns(r.label+":"), 9.5)
-			drawLines(c, x+labelW, y, r.lines, r.size, lead)
-			y += rowHeight(r, leading)
+			r.draw(c, b.fonts, x, y, leading)
+			y += r.height(leading)
 		}
 	}})
 	return nil
 }
 
-func rowHeight(r detail, leading float64) float64 {
-	lead := max(leading, r.size*ptToMM*1.3)
-	return float64(len(r.lines))*lead + 1.2
+// lead is the distance between the row's baselines: leading, or more for
+// a large size.
+func (r detail) lead(leading float64) float64 {
+	return max(leading, r.size*ptToMM*1.3)
+}
+
+func (r detail) height(leading float64) float64 {
+	return float64(len(r.lines))*r.lead(leading) + 1.2
+}
+
+// draw draws the row's label in the left column and its value lines
+// beside it, the first baseline one ascent below y.
+func (r detail) draw(c *canvas, f *fontSet, x, y, leading float64) {
+	label := []run{{f.bold, r.label + ":"}}
+	c.text(x, y+ascentShare*r.size*ptToMM, label, 9.5)
+	drawLines(c, x+labelW, y, r.lines, r.size, r.lead(leading))
 }
 
 // addCodes adds the QR codes, two to a row, all with the same module size.
@@ -521,11 +593,7 @@ func (b *builder) addTextForm() error {
 		headDraw(c, x, y)
 		drawLines(c, x, y+9, intro, 9.5, 4.6)
 	}
-	contRuns, _ := b.fonts.segment("heading", "Text form, continued",
-		b.fonts.bold)
-	cont := &block{h: 9, draw: func(c *canvas, x, y float64) {
-		c.text(x, y+6, contRuns, 12)
-	}}
+	cont := b.headingBlock("Text form, continued")
 
 	leading := size*ptToMM + 1.3
 	n := len(b.p.TextLines)
@@ -705,25 +773,13 @@ func (b *builder) addSignatures() error {
 	return nil
 }
 
-// draw renders every page with its header and footer.
-func (b *builder) draw() {
-	c := &canvas{pdf: b.doc.pdf, fonts: b.fonts}
-	fx, fy := b.p.Paper.frame()
-	for i, page := range b.pages {
-		b.doc.pdf.AddPage()
-		c.page = i + 1
-		b.drawHeader(c, fx, fy, i+1)
-		for _, pl := range page {
-			c.grey(0)
-			pl.b.draw(c, fx, fy+bodyTop+pl.y)
-		}
-		b.drawFooter(c, fx, fy, i+1)
-	}
-	b.doc.boxes = c.boxes
+// title, headerLine, footerLine and footerNote are the share page's
+// furniture: the title and the line under it, and the footer's left and
+// right parts.
+func (b *builder) title() string {
+	return fmt.Sprintf("Secret key share %d of %d", b.p.Index, b.p.Count)
 }
 
-// headerLine is the line under the title; footerLine is the footer's
-// left part. Both are measured in build, with a two-digit page count.
 func (b *builder) headerLine() []run {
 	p, f := b.p, b.fonts
 	sub := joinRuns([]run{{f.sans, "Set "}}, b.setID)
@@ -740,53 +796,67 @@ func (b *builder) footerLine(page, pages int) []run {
 		pages)}})
 }
 
-// footerNote is the footer's right part.
 func (b *builder) footerNote() []run {
 	return []run{{b.fonts.bold, "SECRET: keep sealed"}}
 }
 
 // fitHeaderFooter picks font sizes that keep the header and footer lines
-// inside the frame, shrinking them for a long set ID.
-func (b *builder) fitHeaderFooter() error {
+// inside the frame, shrinking them for a long set ID. The footer line is
+// measured with a two-digit page count.
+func (l *layout) fitHeaderFooter(f furniture) error {
 	var ok bool
-	b.headSize, ok = b.fonts.fit(b.headerLine(), 9.5, 6, frameW)
+	l.headSize, ok = l.fonts.fit(f.headerLine(), 9.5, 6, frameW)
 	if !ok {
-		return fmt.Errorf("%w: the set ID is too wide for the page header",
-			ErrInvalidPage)
+		return l.kind.bad("the set ID is too wide for the page header")
 	}
-	room := frameW - b.fonts.width(b.footerNote(), 8) - 4
-	b.footSize, ok = b.fonts.fit(b.footerLine(88, 88), 8, 5.5, room)
+	room := frameW - l.fonts.width(f.footerNote(), 8) - 4
+	l.footSize, ok = l.fonts.fit(f.footerLine(88, 88), 8, 5.5, room)
 	if !ok {
-		return fmt.Errorf("%w: the set ID is too wide for the page footer",
-			ErrInvalidPage)
+		return l.kind.bad("the set ID is too wide for the page footer")
 	}
 	return nil
 }
 
-func (b *builder) drawHeader(c *canvas, fx, fy float64, page int) {
-	p, f := b.p, b.fonts
-	c.grey(0)
-	title := []run{{f.bold, fmt.Sprintf("Secret key share %d of %d",
-		p.Index, p.Count)}}
-	c.text(fx, fy+6, title, 16)
+// draw renders every page with its header and footer.
+func (l *layout) draw(f furniture) {
+	c := &canvas{pdf: l.doc.pdf, fonts: l.fonts}
+	fx, fy := l.paper.frame()
+	for i, page := range l.pages {
+		l.doc.pdf.AddPage()
+		c.page = i + 1
+		l.drawHeader(c, f, fx, fy, i+1)
+		for _, pl := range page {
+			c.grey(0)
+			pl.b.draw(c, fx, fy+bodyTop+pl.y)
+		}
+		l.drawFooter(c, f, fx, fy, i+1)
+	}
+	l.doc.boxes = c.boxes
+}
 
-	pageRuns := []run{{f.bold, fmt.Sprintf("Page %d of %d", page,
-		len(b.pages))}}
-	pw := f.width(pageRuns, 12)
+func (l *layout) drawHeader(c *canvas, f furniture, fx, fy float64,
+	page int) {
+	bold := l.fonts.bold
+	c.grey(0)
+	c.text(fx, fy+6, []run{{bold, f.title()}}, 16)
+
+	pageRuns := []run{{bold, fmt.Sprintf("Page %d of %d", page,
+		len(l.pages))}}
+	pw := l.fonts.width(pageRuns, 12)
 	c.text(fx+frameW-pw, fy+6, pageRuns, 12)
 
-	c.text(fx, fy+12, b.headerLine(), b.headSize)
+	c.text(fx, fy+12, f.headerLine(), l.headSize)
 	c.rule(fx, fy+14.5, frameW, 0.6)
 }
 
-func (b *builder) drawFooter(c *canvas, fx, fy float64, page int) {
-	f := b.fonts
+func (l *layout) drawFooter(c *canvas, f furniture, fx, fy float64,
+	page int) {
 	y := fy + frameH
 	c.grey(0)
 	c.rule(fx, y-5.5, frameW, 0.3)
 	c.grey(70)
-	c.text(fx, y-1.2, b.footerLine(page, len(b.pages)), b.footSize)
-	right := b.footerNote()
-	c.text(fx+frameW-f.width(right, 8), y-1.2, right, 8)
+	c.text(fx, y-1.2, f.footerLine(page, len(l.pages)), l.footSize)
+	right := f.footerNote()
+	c.text(fx+frameW-l.fonts.width(right, 8), y-1.2, right, 8)
 	c.grey(0)
 }

@@ -185,19 +185,11 @@ func TestEveryPageNamesSetIndexAndPage(t *testing.T) {
 		t.Fatalf("a 180-line share fits %d pages; want several", doc.pages)
 	}
 	text := extractText(t, doc)
-	pages := strings.Split(text, "\f")
-	for i := 1; i <= doc.pages; i++ {
-		pg := pages[i-1]
-		for _, want := range []string{
-			fmt.Sprintf("Page %d of %d", i, doc.pages),
+	everyPageSays(t, doc, text, func(i int) []string {
+		return []string{fmt.Sprintf("Page %d of %d", i, doc.pages),
 			fmt.Sprintf("page %d of %d", i, doc.pages),
-			"Secret key share 2 of 5", p.SetID,
-		} {
-			if !strings.Contains(pg, want) {
-				t.Errorf("page %d lacks %q", i, want)
-			}
-		}
-	}
+			"Secret key share 2 of 5", p.SetID}
+	})
 	flat := strings.Join(strings.Fields(text), " ")
 	for i, line := range p.TextLines {
 		if !strings.Contains(flat, strings.Join(strings.Fields(line), " ")) {
@@ -207,6 +199,24 @@ func TestEveryPageNamesSetIndexAndPage(t *testing.T) {
 	for i := range p.QRPayloads {
 		if want := fmt.Sprintf("Part %d of %d", i+1, len(p.QRPayloads)); !strings.Contains(text, want) {
 			t.Errorf("no label %q", want)
+		}
+	}
+}
+
+// everyPageSays checks that each page of text, doc's text from
+// extractText, holds the strings want returns for its number (from 1).
+func everyPageSays(t *testing.T, doc *document, text string,
+	want func(page int) []string) {
+	t.Helper()
+	pages := strings.Split(text, "\f")
+	if len(pages) < doc.pages {
+		t.Fatalf("pdftotext gives %d pages of %d", len(pages), doc.pages)
+	}
+	for i := 1; i <= doc.pages; i++ {
+		for _, w := range want(i) {
+			if !strings.Contains(pages[i-1], w) {
+				t.Errorf("page %d lacks %q", i, w)
+			}
 		}
 	}
 }
@@ -362,7 +372,7 @@ func TestTextFormFits(t *testing.T) {
 // TestRenderedMarginsAreBlank rasterises real pages and checks that no
 // ink falls outside the frame, which lies 15 mm or more inside the sheet.
 func TestRenderedMarginsAreBlank(t *testing.T) {
-	tool := needTool(t, "pdftoppm", "poppler-utils")
+	needTool(t, "pdftoppm", "poppler-utils")
 	const dpi = 100
 	for _, paper := range []Paper{A4, Letter} {
 		p := pageCases()["long"]
@@ -371,39 +381,60 @@ func TestRenderedMarginsAreBlank(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := t.TempDir()
-		writeDoc(t, doc, filepath.Join(dir, "s.pdf"))
-		cmd := exec.Command(tool, "-png", "-gray", "-r", fmt.Sprint(dpi),
-			filepath.Join(dir, "s.pdf"), filepath.Join(dir, "p"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("pdftoppm: %v: %s", err, out)
-		}
-		files, _ := filepath.Glob(filepath.Join(dir, "p-*.png"))
-		if len(files) != doc.pages {
-			t.Fatalf("%d page images for %d pages", len(files), doc.pages)
-		}
-
-		fx, fy := paper.frame()
-		px := func(mm float64) int { return int(math.Round(mm / 25.4 * dpi)) }
-		frame := image.Rect(px(fx)-1, px(fy)-1, px(fx+frameW)+1, px(fy+frameH)+1)
-		for _, f := range files {
-			img := loadPNG(t, f)
-			inked := 0
-			b := img.Bounds()
-			for y := b.Min.Y; y < b.Max.Y; y++ {
-				for x := b.Min.X; x < b.Max.X; x++ {
-					lum, _, _, _ := img.At(x, y).RGBA()
-					if lum < 0xf000 && !image.Pt(x, y).In(frame) {
-						inked++
-					}
-				}
-			}
-			if inked > 0 {
-				t.Errorf("%v %s: %d inked pixels outside the frame", paper,
-					filepath.Base(f), inked)
+		for i, img := range rasterise(t, doc, dpi) {
+			if _, outside := inkAround(img, paper, dpi); outside > 0 {
+				t.Errorf("%v page %d: %d inked pixels outside the frame",
+					paper, i+1, outside)
 			}
 		}
 	}
+}
+
+// rasterise renders doc's pages with pdftoppm in grey at dpi and returns
+// one image a page; it fails unless there is an image for every page.
+func rasterise(t *testing.T, doc *document, dpi int) []image.Image {
+	t.Helper()
+	tool := needTool(t, "pdftoppm", "poppler-utils")
+	dir := t.TempDir()
+	writeDoc(t, doc, filepath.Join(dir, "doc.pdf"))
+	cmd := exec.Command(tool, "-png", "-gray", "-r", fmt.Sprint(dpi),
+		filepath.Join(dir, "doc.pdf"), filepath.Join(dir, "p"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v: %s", err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "p-*.png"))
+	if len(files) != doc.pages {
+		t.Fatalf("%d page images for %d pages", len(files), doc.pages)
+	}
+	var imgs []image.Image
+	for _, f := range files {
+		imgs = append(imgs, loadPNG(t, f))
+	}
+	return imgs
+}
+
+// inkAround counts the inked pixels of a page image rasterised at dpi
+// inside the frame of paper and outside it.
+func inkAround(img image.Image, paper Paper, dpi int) (inside, outside int) {
+	fx, fy := paper.frame()
+	px := func(mm float64) int {
+		return int(math.Round(mm / 25.4 * float64(dpi)))
+	}
+	frame := image.Rect(px(fx)-1, px(fy)-1, px(fx+frameW)+1, px(fy+frameH)+1)
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			lum, _, _, _ := img.At(x, y).RGBA()
+			switch {
+			case lum >= 0xf000:
+			case image.Pt(x, y).In(frame):
+				inside++
+			default:
+				outside++
+			}
+		}
+	}
+	return inside, outside
 }
 
 func loadPNG(t *testing.T, path string) image.Image {

@@ -96,27 +96,19 @@ func WriteTranscriptPDF(w io.Writer, t Transcript) error {
 	if err != nil {
 		return err
 	}
-	if err := doc.pdf.Output(w); err != nil {
-		return fmt.Errorf("writing transcript PDF: %w", err)
-	}
-	return nil
+	return doc.output(w)
 }
 
 func (t Transcript) validate() error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidTranscript},
-			a...)...)
+	err := transcriptPDF.checkSet(t.Paper, t.SetID, t.Threshold, t.Count)
+	if err != nil {
+		return err
 	}
+	bad := transcriptPDF.bad
 	switch {
-	case t.Paper != A4 && t.Paper != Letter:
-		return bad("paper size %v is neither A4 nor Letter", t.Paper)
 	case t.Kind != CeremonySplit && t.Kind != CeremonyRecovery &&
 		t.Kind != CeremonyDrill:
 		return bad("ceremony kind %q is not split, recovery or drill", t.Kind)
-	case strings.TrimSpace(t.SetID) == "" || len(t.SetID) > 64:
-		return bad("set ID must have 1 to 64 characters")
-	case t.Threshold < 1 || t.Threshold > t.Count || t.Count > 255:
-		return bad("policy %d of %d is impossible", t.Threshold, t.Count)
 	case t.Date.IsZero():
 		return bad("no ceremony date")
 	case len(t.Steps) == 0:
@@ -165,81 +157,28 @@ func groupHash(h string) []string {
 
 // tbuilder turns a Transcript into blocks and draws them.
 type tbuilder struct {
+	*layout
 	t     Transcript
-	fonts *fontSet
-	doc   *document
-
-	setID    []run
-	blocks   []*block
-	pages    [][]placed
-	headSize float64
-	footSize float64
+	setID []run
 }
 
 func renderTranscript(t Transcript) (*document, error) {
-	if err := t.validate(); err != nil {
-		return nil, err
-	}
-	doc, fonts, err := newDocument(t.Paper, t.Date,
+	l, err := newLayout(transcriptPDF, t.validate(), t.Paper, t.Date,
 		fmt.Sprintf("custos %s transcript", t.Kind))
 	if err != nil {
 		return nil, err
 	}
-	pdf := doc.pdf
-	b := &tbuilder{t: t, fonts: fonts, doc: doc}
-	if err := b.build(); err != nil {
+	b := &tbuilder{layout: l, t: t}
+	if b.setID, err = l.fonts.segment("set ID", t.SetID, l.fonts.mono); err != nil {
 		return nil, err
 	}
-	if err := pdf.Error(); err != nil {
-		return nil, fmt.Errorf("rendering transcript PDF: %w", err)
-	}
-	return b.doc, nil
+	return l.compose(b, b.addDetails, b.addNotes, b.addPeople, b.addSteps,
+		b.addAnchor, b.addSignatures)
 }
-
-func (b *tbuilder) build() error {
-	var err error
-	if b.setID, err = b.fonts.segment("set ID", b.t.SetID, b.fonts.mono); err != nil {
-		return err
-	}
-	if err := b.fitHeaderFooter(); err != nil {
-		return err
-	}
-	for _, step := range []func() error{b.addDetails, b.addNotes,
-		b.addPeople, b.addSteps, b.addAnchor, b.addSignatures} {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-
-	pages, err := paginate(b.blocks, bodyHeight)
-	if err != nil {
-		return err
-	}
-	b.pages = pages
-	b.doc.pages = len(pages)
-	b.draw()
-	return nil
-}
-
-func (b *tbuilder) add(blk *block) *block {
-	b.blocks = append(b.blocks, blk)
-	return blk
-}
-
-func (b *tbuilder) sans(s string) span { return span{s, b.fonts.sans, "text"} }
-func (b *tbuilder) bold(s string) span { return span{s, b.fonts.bold, "text"} }
 
 // field is a span of caller text, named for errors.
 func (b *tbuilder) field(s, name string) span {
 	return span{s, b.fonts.sans, name}
-}
-
-// heading adds a section title that stays with the block after it.
-func (b *tbuilder) heading(title string) *block {
-	runs, _ := b.fonts.segment("heading", title, b.fonts.bold)
-	return b.add(&block{h: 9, keep: true, draw: func(c *canvas, x, y float64) {
-		c.text(x, y+6, runs, 12)
-	}})
 }
 
 // paragraph adds wrapped text as one block; keep holds it on the page of
@@ -309,13 +248,9 @@ func (b *tbuilder) addDetails() error {
 
 // addTable adds label and value rows, each row a block of its own.
 func (b *tbuilder) addTable(rows []detail, leading float64) error {
-	labelRuns := func(s string) []run { return []run{{b.fonts.bold, s}} }
 	for _, r := range rows {
-		r := r
-		b.add(&block{h: rowHeight(r, leading), draw: func(c *canvas, x, y float64) {
-			lead := max(leading, r.size*ptToMM*1.3)
-			c.text(x, y+ascentShare*r.size*ptToMM, labelRuns(r.label+":"), 9.5)
-			drawLines(c, x+labelW, y, r.lines, r.size, lead)
+		b.add(&block{h: r.height(leading), draw: func(c *canvas, x, y float64) {
+			r.draw(c, b.fonts, x, y, leading)
 		}})
 	}
 	b.add(&block{h: 3, draw: func(*canvas, float64, float64) {}})
@@ -326,7 +261,7 @@ func (b *tbuilder) addNotes() error {
 	if strings.TrimSpace(b.t.Notes) == "" {
 		return nil
 	}
-	b.heading("Notes")
+	b.heading("Notes", "")
 	var spans []span
 	for i, para := range strings.Split(b.t.Notes, "\n") {
 		if i > 0 {
@@ -342,7 +277,7 @@ func (b *tbuilder) addPeople() error {
 	if len(b.t.People) == 0 {
 		return nil
 	}
-	b.heading("Present")
+	b.heading("Present", "")
 	const size, leading = 10.0, 4.8
 	const nameW, roleW = 72.0, 24.0
 	for i, p := range b.t.People {
@@ -412,7 +347,7 @@ func (b *tbuilder) addSteps() error {
 	}
 	whatW := frameW - timeW - outW - 2
 
-	head := b.heading("Steps (times in UTC)")
+	head := b.heading("Steps (times in UTC)", "")
 	cols := func(c *canvas, x, y float64) {
 		c.grey(90)
 		base := y + ascentShare*8*ptToMM
@@ -427,11 +362,13 @@ func (b *tbuilder) addSteps() error {
 		headDraw(c, x, y)
 		cols(c, x, y+9)
 	}
-	contRuns, _ := b.fonts.segment("heading", "Steps, continued", b.fonts.bold)
-	cont := &block{h: 14, draw: func(c *canvas, x, y float64) {
-		c.text(x, y+6, contRuns, 12)
+	cont := b.headingBlock("Steps, continued")
+	cont.h += 5
+	contDraw := cont.draw
+	cont.draw = func(c *canvas, x, y float64) {
+		contDraw(c, x, y)
 		cols(c, x, y+9)
-	}}
+	}
 
 	for i, s := range b.t.Steps {
 		what, err := b.fonts.wrap([]span{b.field(s.What,
@@ -476,7 +413,7 @@ func (b *tbuilder) addSteps() error {
 // addAnchor adds the statement that ties the paper to the audit log.
 func (b *tbuilder) addAnchor() error {
 	t := b.t
-	b.heading("Audit log")
+	b.heading("Audit log", "")
 	if t.AuditHead == "" {
 		return b.paragraph([]span{b.sans("No audit log was kept for this " +
 			"ceremony.")}, 10, 4.8, 3, false)
@@ -515,7 +452,7 @@ func (b *tbuilder) addAnchor() error {
 // addSignatures adds a statement and a signature line for every person
 // present, and spare lines for anyone the list missed.
 func (b *tbuilder) addSignatures() error {
-	b.heading("Signatures")
+	b.heading("Signatures", "")
 	if err := b.paragraph([]span{b.sans("By signing, each person " +
 		"confirms that they were present and that the steps above are " +
 		"what took place.")}, 9.5, 4.5, 2, true); err != nil {
@@ -530,11 +467,7 @@ func (b *tbuilder) addSignatures() error {
 		c.text(x, y+13, small(caption), 7.5)
 		c.grey(0)
 	}
-	contRuns, _ := b.fonts.segment("heading", "Signatures, continued",
-		b.fonts.bold)
-	cont := &block{h: 9, draw: func(c *canvas, x, y float64) {
-		c.text(x, y+6, contRuns, 12)
-	}}
+	cont := b.headingBlock("Signatures, continued")
 	// Two blank rows for anyone the list missed.
 	people := append(slices.Clone(b.t.People), Participant{}, Participant{})
 	for i, p := range people {
@@ -562,6 +495,10 @@ func (b *tbuilder) addSignatures() error {
 	return nil
 }
 
+// title, headerLine, footerLine and footerNote are the transcript's
+// furniture.
+func (b *tbuilder) title() string { return "Key ceremony transcript" }
+
 func (b *tbuilder) headerLine() []run {
 	t, f := b.t, b.fonts
 	sub := joinRuns([]run{{f.sans, "Set "}}, b.setID)
@@ -585,52 +522,4 @@ func (b *tbuilder) footerNote() []run {
 	}
 	return []run{{b.fonts.sans, "audit head "},
 		{b.fonts.mono, strings.ToUpper(b.t.AuditHead[:16])}}
-}
-
-func (b *tbuilder) fitHeaderFooter() error {
-	var ok bool
-	b.headSize, ok = b.fonts.fit(b.headerLine(), 9.5, 6, frameW)
-	if !ok {
-		return fmt.Errorf("%w: the set ID is too wide for the page header",
-			ErrInvalidTranscript)
-	}
-	room := frameW - b.fonts.width(b.footerNote(), 8) - 4
-	b.footSize, ok = b.fonts.fit(b.footerLine(88, 88), 8, 5.5, room)
-	if !ok {
-		return fmt.Errorf("%w: the set ID is too wide for the page footer",
-			ErrInvalidTranscript)
-	}
-	return nil
-}
-
-func (b *tbuilder) draw() {
-	c := &canvas{pdf: b.doc.pdf, fonts: b.fonts}
-	fx, fy := b.t.Paper.frame()
-	f := b.fonts
-	for i, page := range b.pages {
-		b.doc.pdf.AddPage()
-		c.page = i + 1
-		c.grey(0)
-		c.text(fx, fy+6, []run{{f.bold, "Key ceremony transcript"}}, 16)
-		pageRuns := []run{{f.bold, fmt.Sprintf("Page %d of %d", i+1,
-			len(b.pages))}}
-		c.text(fx+frameW-f.width(pageRuns, 12), fy+6, pageRuns, 12)
-		c.text(fx, fy+12, b.headerLine(), b.headSize)
-		c.rule(fx, fy+14.5, frameW, 0.6)
-
-		for _, pl := range page {
-			c.grey(0)
-			pl.b.draw(c, fx, fy+bodyTop+pl.y)
-		}
-
-		y := fy + frameH
-		c.grey(0)
-		c.rule(fx, y-5.5, frameW, 0.3)
-		c.grey(70)
-		c.text(fx, y-1.2, b.footerLine(i+1, len(b.pages)), b.footSize)
-		right := b.footerNote()
-		c.text(fx+frameW-f.width(right, 8), y-1.2, right, 8)
-		c.grey(0)
-	}
-	b.doc.boxes = c.boxes
 }

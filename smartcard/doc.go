@@ -29,6 +29,11 @@
 //	err = c.Wipe(id, prompt)                 // destroys the slot key
 //	c.Close()                                // resets the card's login state
 //
+// Every PIN goes through a PINPrompt, which is shown the tries left and
+// must confirm the last one. A prompt that is also a PINRetrier (a person
+// at a terminal) is asked again after a wrong PIN; any other (a PIN file)
+// gets one try, so a wrong file never uses up a card's tries.
+//
 // Enrol refuses a card that still has its factory PIN or PUK unless the
 // caller gives new ones. custos learns that from the card's own metadata
 // (Yubico GET METADATA, "default value" flag), never by trying a PIN; it

@@ -25,6 +25,16 @@ type PINPrompt interface {
 	ConfirmLastTry(card CardID) (bool, error)
 }
 
+// PINRetrier is a PINPrompt that can ask again after a wrong PIN, as a
+// person at a terminal can and a PIN file cannot. A prompt without it
+// gets one try per PIN custos needs.
+type PINRetrier interface {
+	// RetryPIN is told that the PIN just given was wrong (wrong says how
+	// many tries are left); true asks for it again, showing the tries
+	// left and confirming the last try as always.
+	RetryPIN(wrong *PINError) bool
+}
+
 // Overwrite is consent to destroy what a slot holds. It names what will be
 // lost: custos refuses to overwrite anything not named.
 type Overwrite struct {
@@ -282,8 +292,22 @@ func (c *Card) learnKey(pin, given []byte) error {
 	return nil
 }
 
-// askPIN shows the tries left, asks for the PIN and verifies it.
+// askPIN shows the tries left, asks for the PIN and verifies it. After a
+// wrong PIN it asks again while the prompt wants to (PINRetrier).
 func (c *Card) askPIN(prompt PINPrompt) ([]byte, error) {
+	for {
+		pin, err := c.tryPIN(prompt)
+		var wrong *PINError
+		if r, ok := prompt.(PINRetrier); ok && errors.As(err, &wrong) &&
+			r.RetryPIN(wrong) {
+			continue
+		}
+		return pin, err
+	}
+}
+
+// tryPIN is one try of askPIN.
+func (c *Card) tryPIN(prompt PINPrompt) ([]byte, error) {
 	if prompt == nil {
 		return nil, fmt.Errorf("%v: a PIN is needed and no prompt was given", c.id)
 	}
@@ -320,6 +344,8 @@ func (c *Card) askPIN(prompt PINPrompt) ([]byte, error) {
 	// cannot clear; it lives until the garbage collector reuses it.
 	if err := c.yk.VerifyPIN(string(pin)); err != nil {
 		clear(pin)
+		// A refused VERIFY ends the card's PIN verified state.
+		c.verified = false
 		if e, ok := pinFailure(c.id, err); ok {
 			return nil, e
 		}

@@ -23,7 +23,7 @@ var auditCommands = map[string]command{
 	"verify": cmdAuditVerify,
 }
 
-const statusUsage = `usage: custos status [--drill-max-age AGE] [--as-of DATE] DIR
+const statusUsage = `usage: custos status [--drill-max-age AGE] [--as-of DATE] [--audit LOG] DIR
 
 Lists every share set recorded under DIR (each set.json, at any depth, or
 DIR itself when it is a set.json): label, policy, check values, who holds
@@ -31,8 +31,15 @@ each share on what, and when the set and each custodian were last drilled.
 Warns about a drill older than AGE (default 365d; also 26w, 2160h) or one
 that never happened. --as-of reports as on another day (2026-12-31).
 
+A set record whose policy, label, check values or custodians differ from
+what the split's dealer key signed is refused by name. Drills are added
+later and cannot be signed: each one set.json records is checked against
+the audit log, LOG or else audit.log beside the set.json, and a drill the
+log does not show is named and not counted.
+
     $ custos status /srv/escrow
     $ custos status --drill-max-age 180d shares/set.json
+    $ custos status --audit /var/log/custos/audit.log /srv/escrow
 
 Exit status: 0 when every record was read (warnings or not), 1 when one
 could not be, 2 on a usage error.
@@ -62,6 +69,7 @@ func cmdStatus(args []string) error {
 	fs := newFlags("status")
 	maxAge := fs.String("drill-max-age", "365d", "")
 	asOf := fs.String("as-of", "", "")
+	audit := fs.String("audit", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -70,7 +78,7 @@ func cmdStatus(args []string) error {
 		return usagef("status takes one DIR, the directory of the set " +
 			"records")
 	}
-	opts := ceremony.StatusOptions{}
+	opts := ceremony.StatusOptions{Audit: *audit}
 	if opts.MaxDrillAge, err = parseAge(*maxAge); err != nil {
 		return err
 	}
@@ -105,7 +113,7 @@ func reportStatus(rep *ceremony.StatusReport, opts ceremony.StatusOptions) error
 		printSet(statusOut, &rep.Sets[i], opts)
 	}
 
-	attention := 0
+	attention, unchecked := 0, 0
 	for _, s := range rep.Sets {
 		for _, w := range s.Warnings {
 			warning("%s", w)
@@ -113,9 +121,17 @@ func reportStatus(rep *ceremony.StatusReport, opts ceremony.StatusOptions) error
 		if len(s.Warnings) > 0 {
 			attention++
 		}
+		if s.AuditLog == "" && drilled(&s) {
+			unchecked++
+		}
 	}
 	for _, err := range rep.Unreadable {
 		warning("%v", err)
+	}
+	if unchecked > 0 {
+		info("the drills of %s are as set.json says: no audit log was "+
+			"found beside it to check them against (give --audit LOG)",
+			nounCount(unchecked, "set", "sets"))
 	}
 	days := int(opts.MaxDrillAge / (24 * time.Hour))
 	switch {
@@ -123,7 +139,9 @@ func reportStatus(rep *ceremony.StatusReport, opts ceremony.StatusOptions) error
 		return withHint(errorf("%d of %d set records could not be read "+
 			"(listed above)", len(rep.Unreadable),
 			len(rep.Unreadable)+len(rep.Sets)),
-			"the sets that were read are listed; fix or move the others")
+			"the sets that were read are listed; a record altered after "+
+				"its split is not trusted: use the copy kept with the "+
+				"ceremony papers")
 	case attention > 0:
 		info("%s; %s attention (warnings above)",
 			nounCount(len(rep.Sets), "set", "sets"),
@@ -147,6 +165,16 @@ func printSet(w io.Writer, s *ceremony.SetStatus, opts ceremony.StatusOptions) {
 	for _, c := range r.Checks {
 		fmt.Fprintf(tw, "  check value\t%s\n", c)
 	}
+	if r.Signed() {
+		fmt.Fprintf(tw, "  signature\tdealer %s signed the fixed fields; verified\n", r.DealerFP)
+	} else {
+		fmt.Fprintf(tw, "  signature\tNONE (an older record; nothing vouches for it)\n")
+	}
+	if s.AuditLog != "" {
+		fmt.Fprintf(tw, "  audit log\t%s (drills checked against it)\n", s.AuditLog)
+	} else {
+		fmt.Fprintf(tw, "  audit log\tnone found; drills not checked\n")
+	}
 	fmt.Fprintf(tw, "  set drill\t%s\n", drillText(s.Drill))
 	fmt.Fprintf(tw, "  drilled\t%d of %d custodians within %d days; %d "+
 		"needed to rebuild\n", s.Current(), len(s.Custodians),
@@ -161,8 +189,24 @@ func printSet(w io.Writer, s *ceremony.SetStatus, opts ceremony.StatusOptions) {
 	tw.Flush()
 }
 
+// drilled reports whether set.json records any drill of the set.
+func drilled(s *ceremony.SetStatus) bool {
+	if s.Drill.Last != nil {
+		return true
+	}
+	for _, c := range s.Custodians {
+		if c.Drill.Last != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func drillText(d ceremony.DrillState) string {
 	switch {
+	case d.Unlogged:
+		return "set.json says drilled " + d.Last.UTC().Format("2006-01-02") +
+			": NOT IN THE AUDIT LOG"
 	case d.Last == nil:
 		return "never drilled: OVERDUE"
 	case d.Future:

@@ -15,6 +15,7 @@ import (
 	"github.com/go-piv/piv-go/v2/piv"
 	"golang.org/x/term"
 
+	"custos/ceremony"
 	"custos/shares"
 	"custos/smartcard"
 )
@@ -32,8 +33,9 @@ const cardUsage = `Usage:
 
 Cards are found by serial number, never by reader. PINs are read from the
 terminal, or from a file given with --pin-file (mode 0600 or stricter; the
-first line is the PIN). A PIN file never spends a card's last PIN try: run
-at a terminal and answer yes for that.
+first line is the PIN). At the terminal a wrong PIN is asked again, with
+the tries left; a PIN file is tried once, and never spends a card's last
+PIN try: run at a terminal and answer yes for that.
 
 enrol sets a factory card's PIN and PUK (asked twice at the terminal, or
 read from --new-pin-file and --new-puk-file), makes the custodian's key on
@@ -284,8 +286,10 @@ func enrolFlags(o *smartcard.EnrolOptions, slot, alg, touch, replace string, for
 	return nil
 }
 
+// enrolCard enrols the card, asking for a new PIN and PUK where it still
+// has the factory ones, and saves the attestation to attOut if given.
 func enrolCard(card *smartcard.Card, o smartcard.EnrolOptions, files enrolFiles, attOut string) error {
-	e, err := enrol(card, o, files)
+	e, err := ceremony.EnrolCard(card, o, enrolCredentials(files), reporter())
 	if err != nil {
 		return cardHints(err)
 	}
@@ -293,47 +297,6 @@ func enrolCard(card *smartcard.Card, o smartcard.EnrolOptions, files enrolFiles,
 		return writeAttestation(attOut, e)
 	}
 	return nil
-}
-
-// enrol asks for a new PIN and PUK where the card still has the factory
-// ones, then enrols it.
-func enrol(card *smartcard.Card, o smartcard.EnrolOptions, files enrolFiles) (*smartcard.Enrolment, error) {
-	st, err := card.Info()
-	if err != nil {
-		return nil, err
-	}
-	cr := st.Credentials
-	if err := checkEnrolFiles(card.ID(), cr, files); err != nil {
-		return nil, err
-	}
-	if cr.PINDefault {
-		info("%v still has the factory PIN; choose the custodian's PIN", card.ID())
-		if o.NewPIN, err = newSecret("PIN", files.newPIN); err != nil {
-			return nil, err
-		}
-		defer clear(o.NewPIN)
-	}
-	if cr.PUKDefault {
-		info("%v still has the factory PUK; choose the custodian's PUK (it unblocks the PIN)", card.ID())
-		if o.NewPUK, err = newSecret("PUK", files.newPUK); err != nil {
-			return nil, err
-		}
-		defer clear(o.NewPUK)
-	}
-
-	e, err := card.Enrol(o)
-	var ae *smartcard.AttestationError
-	if errors.As(err, &ae) && (cr.PINDefault || cr.PUKDefault) {
-		return nil, withHint(err, "the card's PIN and PUK are now the new ones: "+
-			"enrolling again asks for its PIN (--pin-file), not new ones")
-	}
-	if err != nil {
-		return nil, err
-	}
-	a := e.Attestation
-	info("%v: slot %v enrolled for %q; key made on the card (attested: serial %d, firmware %d.%d.%d)",
-		e.Card, e.Slot, o.Custodian, a.Serial, a.Version.Major, a.Version.Minor, a.Version.Patch)
-	return e, nil
 }
 
 // checkEnrolFiles refuses PIN files that do not fit the card's state,
@@ -473,6 +436,10 @@ func openCard(serial string) (*smartcard.Card, error) {
 
 // cardHints adds advice a custodian can act on to a card error.
 func cardHints(err error) error {
+	if errors.Is(err, ceremony.ErrCredentialsChanged) {
+		err = withHint(err, "the card's PIN and PUK are now the new ones: "+
+			"enrolling again asks for its PIN (--pin-file), not new ones")
+	}
 	var (
 		absent  *smartcard.CardAbsentError
 		busy    *smartcard.CardBusyError
@@ -484,6 +451,7 @@ func cardHints(err error) error {
 		inter   *smartcard.InterruptedError
 		att     *smartcard.AttestationError
 		unatt   *smartcard.UnattestedError
+		sets    *ceremony.CardSetsError
 	)
 	switch {
 	case errors.As(err, &absent):
@@ -526,13 +494,22 @@ func cardHints(err error) error {
 		return withHint(err, "the share is on the card and verified; keep the card in the reader")
 	case errors.As(err, &inter):
 		return withHint(err, "keep the card in the reader and store the share again")
+	case errors.As(err, &sets) && sets.Sets > 1:
+		return withHint(err, "name the set with --set set.json",
+			fmt.Sprintf("\"custos card status --serial %d\" lists them; a share "+
+				"of a split that failed can be destroyed with \"custos card wipe "+
+				"--serial %d --set SETID\"", sets.Card.Serial, sets.Card.Serial))
 	}
 	return err
 }
 
-// pinPrompt asks for PINs on the terminal, or reads one from a file.
+// pinPrompt asks for PINs on the terminal, or reads them from files. At
+// the terminal a wrong PIN is asked again (RetryPIN); a file is never
+// tried twice.
 type pinPrompt struct {
-	file string // PIN file; empty for the terminal
+	file  string            // the PIN file of the one card asked; empty: files
+	files map[uint32]string // each card's PIN file by serial (split)
+	names map[uint32]string // whose card each is, for the prompt (split)
 }
 
 // newPINPrompt returns the prompt for --pin-file (empty: the terminal). A
@@ -562,11 +539,33 @@ func checkSecretFile(path string) error {
 	return nil
 }
 
-func (p *pinPrompt) PIN(card smartcard.CardID, retries int) ([]byte, error) {
+// fileFor returns the PIN file of a card; empty: ask at the terminal.
+func (p *pinPrompt) fileFor(card smartcard.CardID) string {
 	if p.file != "" {
-		return readSecretFile(p.file)
+		return p.file
 	}
-	return readTTY(fmt.Sprintf("PIN of %v (%d %s left): ", card, retries, plural(retries, "try", "tries")))
+	return p.files[card.Serial]
+}
+
+func (p *pinPrompt) PIN(card smartcard.CardID, retries int) ([]byte, error) {
+	if f := p.fileFor(card); f != "" {
+		return readSecretFile(f)
+	}
+	who := ""
+	if name := p.names[card.Serial]; name != "" {
+		who = name + ", "
+	}
+	return readTTY(fmt.Sprintf("%sPIN of %v (%d %s left): ", who, card, retries, plural(retries, "try", "tries")))
+}
+
+// RetryPIN asks again at the terminal after a wrong PIN, saying so first;
+// a PIN file is not tried again.
+func (p *pinPrompt) RetryPIN(wrong *smartcard.PINError) bool {
+	if p.fileFor(wrong.Card) != "" {
+		return false
+	}
+	warning("%v; type it again (or just Enter to give up)", wrong)
+	return true
 }
 
 // errLastTryFromFile is why a PIN file never spends a card's last try.
@@ -584,7 +583,7 @@ func (lastTryFromFile) Is(target error) bool {
 
 // ConfirmLastTry refuses with a PIN file: a script cannot see the risk.
 func (p *pinPrompt) ConfirmLastTry(card smartcard.CardID) (bool, error) {
-	if p.file != "" {
+	if p.fileFor(card) != "" {
 		return false, errLastTryFromFile
 	}
 	warning("%v has ONE PIN try left: a wrong PIN blocks it", card)
@@ -610,7 +609,10 @@ func newSecret(what, file string) ([]byte, error) {
 		}
 		return readSecretFile(file)
 	}
-	for {
+	read := func(again bool) ([]byte, error) {
+		if again {
+			return readTTY(fmt.Sprintf("new %s again: ", what))
+		}
 		a, err := readTTY(fmt.Sprintf("new %s (6 to 8 characters): ", what))
 		var h *hintedError
 		if errors.As(err, &h) {
@@ -618,22 +620,11 @@ func newSecret(what, file string) ([]byte, error) {
 			return nil, withHint(errorf("no terminal to ask for the card's new %s", what),
 				fmt.Sprintf("give it with --new-%s-file FILE (mode 0600)", strings.ToLower(what)))
 		}
-		if err != nil {
-			return nil, err
-		}
-		b, err := readTTY(fmt.Sprintf("new %s again: ", what))
-		if err != nil {
-			clear(a)
-			return nil, err
-		}
-		same := bytes.Equal(a, b)
-		clear(b)
-		if same && len(a) >= 6 && len(a) <= 8 {
-			return a, nil
-		}
-		clear(a)
-		warning("the two entries differ or are not 6 to 8 characters; again")
+		return a, err
 	}
+	return ceremony.AskNewSecret(read, func() {
+		warning("the two entries differ or are not 6 to 8 characters; again")
+	})
 }
 
 // readSecretFile returns the first line of a PIN file.
@@ -651,8 +642,36 @@ func readSecretFile(path string) ([]byte, error) {
 	return out, nil
 }
 
+// terminal is where custos asks a person for PINs and answers; tests
+// replace it with a scripted one.
+var terminal interface {
+	// secret reads a line without echo.
+	secret(prompt string) ([]byte, error)
+	// line reads an answer, with echo.
+	line(prompt string) (string, error)
+	// present reports whether there is a terminal to ask.
+	present() bool
+} = devTTY{}
+
+// devTTY is the process's controlling terminal, /dev/tty.
+type devTTY struct{}
+
+func (devTTY) present() bool {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	tty.Close()
+	return true
+}
+
 // readTTY reads a line from the terminal without echo.
-func readTTY(prompt string) ([]byte, error) {
+func readTTY(prompt string) ([]byte, error) { return terminal.secret(prompt) }
+
+// readTTYLine reads an answer from the terminal, with echo.
+func readTTYLine(prompt string) (string, error) { return terminal.line(prompt) }
+
+func (devTTY) secret(prompt string) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return nil, withHint(errorf("no terminal to ask for the PIN"),
@@ -668,8 +687,7 @@ func readTTY(prompt string) ([]byte, error) {
 	return b, nil
 }
 
-// readTTYLine reads an answer from the terminal, with echo.
-func readTTYLine(prompt string) (string, error) {
+func (devTTY) line(prompt string) (string, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return "", errorf("no terminal to ask for confirmation")

@@ -89,21 +89,25 @@ func TestCardAttestationFlow(t *testing.T) {
 		t.Fatalf("enrolment used another slot:\n%s", st)
 	}
 
-	// The card is enrolled for Ana; split gives it to Zed, with a warning.
+	// The card is enrolled for Ana; split refuses it for Zed unless told
+	// the card is Zed's now, and then warns.
 	out = filepath.Join(dir, "set1")
 	code, msg = runCLI(t, "split", "--threshold", "2", "--shares", "2", "--name", "Zed", "--name", "Bo",
 		"--card", "Zed="+serial, "--pin-file", pin, "--roots", roots, "--out", out, keyFile)
-	expect(code, msg, 0, `was enrolled for "Ana", not "Zed"`, "share 1 written to slot 82")
+	expect(code, msg, 1, fmt.Sprintf("card %s was enrolled for Ana, not Zed: swapped cards?", serial))
+	code, msg = runCLI(t, "split", "--threshold", "2", "--shares", "2", "--name", "Zed", "--name", "Bo",
+		"--card", "Zed="+serial, "--reassign-card", serial, "--pin-file", pin, "--roots", roots, "--out", out, keyFile)
+	expect(code, msg, 0, "slot 82 was enrolled for Ana; it is given to Zed", "share 1 written to slot 82")
 
 	// The slot now holds a share: split enrols another, and checks it.
-	code, msg = runCLI(t, "split", "--threshold", "2", "--shares", "2", "--name", "Ana", "--name", "Bo",
-		"--card", "Ana="+serial, "--pin-file", pin, "--out", filepath.Join(dir, "set2"), keyFile)
+	code, msg = runCLI(t, "split", "--threshold", "2", "--shares", "2", "--name", "Zed", "--name", "Bo",
+		"--card", "Zed="+serial, "--pin-file", pin, "--out", filepath.Join(dir, "set2"), keyFile)
 	expect(code, msg, 1, "attestation of slot 83", "--roots CA.pem")
-	if st := status(); !strings.Contains(st, "slot 83: key made for \"Ana\", ATTESTATION NOT VERIFIED") {
+	if st := status(); !strings.Contains(st, "slot 83: key made for \"Zed\", ATTESTATION NOT VERIFIED") {
 		t.Fatalf("status after split's failed enrolment:\n%s", st)
 	}
-	code, msg = runCLI(t, "split", "--threshold", "2", "--shares", "2", "--name", "Ana", "--name", "Bo",
-		"--card", "Ana="+serial, "--pin-file", pin, "--roots", roots, "--out", filepath.Join(dir, "set3"), keyFile)
+	code, msg = runCLI(t, "split", "--threshold", "2", "--shares", "2", "--name", "Zed", "--name", "Bo",
+		"--card", "Zed="+serial, "--pin-file", pin, "--roots", roots, "--out", filepath.Join(dir, "set3"), keyFile)
 	expect(code, msg, 0, "enrolling it again", "share 1 written to slot 83")
 	if st := status(); strings.Contains(st, "slot 84") {
 		t.Fatalf("split's retry used another slot:\n%s", st)

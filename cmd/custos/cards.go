@@ -1,47 +1,95 @@
 package main
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"custos/ceremony"
-	"custos/shares"
 	"custos/smartcard"
 )
 
-// cardWriter stores custodians' shares on their cards during a split.
-type cardWriter struct {
-	serials map[int]uint32 // by share index
-	prompt  smartcard.PINPrompt
-	pinFile string
-	// roots verify the cards' attestations (nil: Yubico's CAs for an
-	// enrolment; the record made at enrolment for a store).
-	roots *x509.CertPool
+// cardFlags are split's card options.
+type cardFlags struct {
+	specs    listFlag // --card NAME=SERIAL
+	pinFiles listFlag // --pin-file FILE, or SERIAL=FILE per card
+	reassign listFlag // --reassign-card SERIAL
+	roots    string   // --roots CA.pem
 }
 
-// parseCardSpecs turns --card NAME=SERIAL flags into a card writer. NAME is
-// a custodian's --name, or their share number. rootsFile is split's
-// --roots: the attestation CAs the cards are checked against.
-func parseCardSpecs(specs, names []string, pinFile, rootsFile string) (ceremony.CardWriter, error) {
-	if len(specs) == 0 {
-		if rootsFile != "" {
+// register adds the card options to split's flag set.
+func (f *cardFlags) register(fs *flag.FlagSet) {
+	fs.Var(&f.specs, "card", "")
+	fs.Var(&f.pinFiles, "pin-file", "")
+	fs.Var(&f.reassign, "reassign-card", "")
+	fs.StringVar(&f.roots, "roots", "", "")
+}
+
+// writer turns the card options into a card writer, or nil without
+// --card. NAME in --card NAME=SERIAL is a custodian's --name, or their
+// share number. Every mistake is refused here, before anything is read
+// or written: a PIN file belongs to one card.
+func (f *cardFlags) writer(names []string) (ceremony.CardWriter, error) {
+	if len(f.specs) == 0 {
+		switch {
+		case f.roots != "":
 			return nil, usagef("--roots checks the attestation of cards given with --card; there are none")
+		case len(f.pinFiles) > 0:
+			return nil, usagef("--pin-file gives the PIN of a card given with --card; there are none")
+		case len(f.reassign) > 0:
+			return nil, usagef("--reassign-card names a card given with --card; there are none")
 		}
 		return nil, nil
 	}
-	w := &cardWriter{serials: map[int]uint32{}, pinFile: pinFile}
-	if rootsFile != "" {
-		roots, err := readRoots(rootsFile)
-		if err != nil {
+	var roots *x509.CertPool
+	if f.roots != "" {
+		var err error
+		if roots, err = readRoots(f.roots); err != nil {
 			return nil, err
 		}
-		w.roots = roots
 	}
-	seen := map[uint32]string{}
+	parsed, err := parseCardSpecs(f.specs)
+	if err != nil {
+		return nil, err
+	}
+	if err := markReassigned(parsed, f.reassign); err != nil {
+		return nil, err
+	}
+	files, err := cardPINFiles(parsed, f.pinFiles)
+	if err != nil {
+		return nil, err
+	}
+	if err := pinSources(parsed, files, names); err != nil {
+		return nil, err
+	}
+
+	prompt := &pinPrompt{files: files, names: map[uint32]string{}}
+	for _, spec := range parsed {
+		prompt.names[spec.Serial] = specWho(spec, names)
+	}
+	cards, err := ceremony.NewSerialCards(parsed, names, ceremony.CardOptions{
+		Prompt: prompt, Credentials: splitCredentials(files),
+		Roots: roots, Report: reporter(),
+	})
+	var bad *ceremony.CardSpecError
+	if errors.As(err, &bad) {
+		return nil, withHint(usagef("--card %s=%d: %v", bad.Spec.Custodian, bad.Spec.Serial, err),
+			"NAME is a custodian's --name (give --name first) or their share number; "+
+				"each custodian has one card, and each card one custodian")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cards, nil
+}
+
+// parseCardSpecs parses --card NAME=SERIAL flags.
+func parseCardSpecs(specs []string) ([]ceremony.CardSpec, error) {
+	var parsed []ceremony.CardSpec
 	for _, spec := range specs {
 		name, serialText, ok := strings.Cut(spec, "=")
 		if !ok {
@@ -51,161 +99,168 @@ func parseCardSpecs(specs, names []string, pinFile, rootsFile string) (ceremony.
 		if err != nil {
 			return nil, usagef("--card %q: %q is not a card serial number", spec, serialText)
 		}
-		index := custodianIndex(name, names)
-		if index == 0 {
-			return nil, usagef("--card %q: no custodian is named %q (give --name first, or the share number)", spec, name)
-		}
-		if prev, dup := seen[uint32(serial)]; dup {
-			return nil, usagef("card %d is given for both %s and %s; each custodian needs their own card", serial, prev, name)
-		}
-		if _, dup := w.serials[index]; dup {
-			return nil, usagef("custodian %s has two --card flags", name)
-		}
-		seen[uint32(serial)] = name
-		w.serials[index] = uint32(serial)
+		parsed = append(parsed, ceremony.CardSpec{Custodian: name, Serial: uint32(serial)})
 	}
-	prompt, err := newPINPrompt(pinFile)
-	if err != nil {
-		return nil, err
-	}
-	w.prompt = prompt
-	return w, nil
+	return parsed, nil
 }
 
-func custodianIndex(name string, names []string) int {
-	for i, n := range names {
-		if n == name {
-			return i + 1
+// specOf returns the --card spec of a serial given as text by another
+// flag, or a usage error naming that flag.
+func specOf(parsed []ceremony.CardSpec, option, text string) (*ceremony.CardSpec, error) {
+	serial, err := strconv.ParseUint(text, 10, 32)
+	if err != nil {
+		return nil, usagef("%s %q is not a card serial number", option, text)
+	}
+	for i := range parsed {
+		if parsed[i].Serial == uint32(serial) {
+			return &parsed[i], nil
 		}
 	}
-	if i, err := strconv.Atoi(name); err == nil && i >= 1 && (len(names) == 0 || i <= len(names)) {
-		return i
-	}
-	return 0
+	return nil, usagef("%s %s: no --card has serial %d", option, text, serial)
 }
 
-func (w *cardWriter) Custodians() []int {
-	var out []int
-	for i := range w.serials {
-		out = append(out, i)
+// markReassigned sets Reassign on the specs of the --reassign-card serials.
+func markReassigned(parsed []ceremony.CardSpec, serials []string) error {
+	for _, text := range serials {
+		spec, err := specOf(parsed, "--reassign-card", text)
+		if err != nil {
+			return err
+		}
+		spec.Reassign = true
 	}
-	return out
+	return nil
 }
 
-// Store enrols the card when it has no custos slot yet, writes the share,
-// and reads it back with the custodian's PIN.
-func (w *cardWriter) Store(ctx context.Context, s *shares.Share, d *shares.Dealt) (*shares.Share, *ceremony.CardRef, error) {
-	serial := w.serials[s.Index]
-	card, err := smartcard.Open(ctx, serial)
-	if err != nil {
-		return nil, nil, cardHints(err)
+// cardPINFiles maps each card's serial to its PIN file. A plain --pin-file
+// FILE is for a split with one card; with several, each card has its own,
+// --pin-file SERIAL=FILE, so that no card is tried with another's PIN.
+// Cards without one are asked at the terminal.
+func cardPINFiles(parsed []ceremony.CardSpec, flags []string) (map[uint32]string, error) {
+	files := map[uint32]string{}
+	for _, text := range flags {
+		serial, file, perCard := strings.Cut(text, "=")
+		if _, err := strconv.ParseUint(serial, 10, 32); !perCard || err != nil {
+			// A plain file: the PIN of the one card.
+			if len(parsed) > 1 {
+				return nil, withHint(usagef("--pin-file %s would be tried on "+
+					"each of the %d cards: a PIN file belongs to one card", text,
+					len(parsed)), fmt.Sprintf("give each card its own: --pin-file "+
+					"SERIAL=FILE, e.g. --pin-file %d=%s; a card without one is "+
+					"asked at the terminal", parsed[0].Serial, text))
+			}
+			serial, file = strconv.FormatUint(uint64(parsed[0].Serial), 10), text
+		}
+		spec, err := specOf(parsed, "--pin-file", serial)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := files[spec.Serial]; dup {
+			return nil, usagef("--pin-file: card %d is given two PIN files", spec.Serial)
+		}
+		if err := checkSecretFile(file); err != nil {
+			return nil, err
+		}
+		files[spec.Serial] = file
 	}
-	defer card.Close()
-	info("card %d for %s: inserted and found", serial, s.Custodian)
-
-	slot, err := w.enrolledSlot(card, s)
-	if err != nil {
-		return nil, nil, cardHints(err)
-	}
-	err = card.Store(smartcard.StoreRequest{
-		Slot: slot, SetID: s.SetID, Index: s.Index, Custodian: s.Custodian,
-		Label: s.Label, Share: s.Marshal(), Dealer: d.Dealer, Prompt: w.prompt,
-		Roots:    w.roots,
-		OnPulled: func(id smartcard.CardID) { warning("%v was pulled during the write; put it back in", id) },
-	})
-	if err != nil {
-		return nil, nil, cardHints(err)
-	}
-	info("card %d: share %d written to slot %v; reading it back (PIN needed)", serial, s.Index, slot)
-
-	got, err := ceremony.LoadCardShare(card, s.SetID, w.prompt, d.DealerKey)
-	if err != nil {
-		return nil, nil, cardHints(err)
-	}
-	ref, err := ceremony.CardRefOf(card, slot)
-	if err != nil {
-		return nil, nil, cardHints(err)
-	}
-	return got, ref, nil
+	return files, nil
 }
 
-// Discard wipes a share this writer stored, after a failed split.
-func (w *cardWriter) Discard(ctx context.Context, s *shares.Share) error {
-	card, err := smartcard.Open(ctx, w.serials[s.Index])
-	if err != nil {
-		return cardHints(err)
-	}
-	defer card.Close()
-	return cardHints(card.Wipe(s.SetID, w.prompt))
-}
-
-// enrolledSlot returns a custos slot on the card with no share whose key's
-// attestation was verified, enrolling one when there is none (reusing a
-// slot whose attestation failed before). Store then has the card attest
-// the slot key again.
-//
-// A slot enrolled under another name is used with a warning, not refused:
-// the name is a label custos wrote, not a credential, names differ between
-// splits ("Ana", "Ana Lima"), and the read-back with the custodian's PIN
-// is what shows the card is theirs.
-func (w *cardWriter) enrolledSlot(card *smartcard.Card, s *shares.Share) (smartcard.Slot, error) {
-	st, err := card.Info()
-	if err != nil {
-		return 0, err
-	}
-	unverified := false
-	for _, sl := range st.Slots {
-		if sl.Foreign || sl.Err != nil || sl.Kind != smartcard.KindEnrolled {
+// pinSources refuses cards without a PIN file when there is no terminal
+// to ask their PIN, before anything is written.
+func pinSources(parsed []ceremony.CardSpec, files map[uint32]string, names []string) error {
+	for _, spec := range parsed {
+		if _, ok := files[spec.Serial]; ok || terminal.present() {
 			continue
 		}
-		if !sl.Attested {
-			unverified = true
-			continue
-		}
-		if sl.Custodian != s.Custodian {
-			warning("%v slot %v was enrolled for %q, not %q: make sure this is %s's card; "+
-				"the share is recorded for %q", card.ID(), sl.Slot, sl.Custodian,
-				s.Custodian, displayName(s), s.Custodian)
-		}
-		return sl.Slot, nil
+		return withHint(errorf("no terminal to ask the PIN of %s's card %d, "+
+			"and no --pin-file for it", specWho(spec, names), spec.Serial),
+			fmt.Sprintf("give it with --pin-file %d=FILE (mode 0600)", spec.Serial))
 	}
+	return nil
+}
 
+// specWho names the custodian of a --card spec in messages: their name,
+// or "custodian N" when the split has no names.
+func specWho(spec ceremony.CardSpec, names []string) string {
+	n, err := strconv.Atoi(spec.Custodian)
 	switch {
-	case unverified:
-		info("%v holds a key whose attestation was never verified: enrolling it again for %s",
-			card.ID(), displayName(s))
-	case len(st.Slots) > 0:
-		info("%v has no free custos slot: enrolling another one for %s", card.ID(), displayName(s))
-	default:
-		info("%v has no custos slot yet: enrolling it for %s", card.ID(), displayName(s))
+	case err != nil || slices.Contains(names, spec.Custodian):
+		return spec.Custodian
+	case n >= 1 && n <= len(names):
+		return names[n-1]
 	}
-	o := smartcard.EnrolOptions{Custodian: s.Custodian, Prompt: w.prompt, Roots: w.roots}
-	e, err := enrol(card, o, enrolFiles{pin: w.pinFile})
-	if err != nil {
-		return 0, err
-	}
-	return e.Slot, nil
+	return whoOf(n, "")
 }
 
-// displayName names a custodian in messages: their name, or their share
-// number when the split has no names.
-func displayName(s *shares.Share) string {
-	if s.Custodian != "" {
-		return s.Custodian
+// whoOf names the custodian of share index with this name.
+func whoOf(index int, name string) string {
+	if name != "" {
+		return name
 	}
-	return fmt.Sprintf("custodian %d", s.Index)
+	return fmt.Sprintf("custodian %d", index)
+}
+
+// splitCredentials gives a factory card a split must enrol its
+// custodian's new PIN and PUK from the terminal, after checking that the
+// card's PIN file, if any, fits its state.
+func splitCredentials(files map[uint32]string) ceremony.NewCredentials {
+	creds := enrolCredentials(enrolFiles{})
+	creds.Check = func(id smartcard.CardID, cr smartcard.Credentials) error {
+		return checkEnrolFiles(id, cr, enrolFiles{pin: files[id.Serial]})
+	}
+	return creds
+}
+
+// splitCardHints says what a failed split onto cards left behind, and
+// only what happened: the shares destroyed again, those still on a card
+// with the command that destroys them, or that nothing was written.
+func splitCardHints(err error) error {
+	err = cardHints(err)
+	var (
+		check *ceremony.CardCheckError
+		owner *ceremony.CardOwnerError
+		cards *ceremony.SplitCardsError
+	)
+	switch {
+	case errors.As(err, &owner):
+		return withHint(err, fmt.Sprintf("if card %d is %s's card now, say so with "+
+			"--reassign-card %d; otherwise give each custodian their own card's serial",
+			owner.Card.Serial, owner.Custodian, owner.Card.Serial),
+			"nothing was written to any card or file")
+	case errors.As(err, &check):
+		return withHint(err, "nothing was written to any card or file")
+	case !errors.As(err, &cards):
+		return withHint(err, "every file this split created has been removed; "+
+			"no share was written to a card")
+	}
+	var hints []string
+	for _, l := range cards.Left {
+		serial := "SERIAL"
+		if l.Serial != 0 {
+			serial = fmt.Sprint(l.Serial)
+		}
+		hints = append(hints, fmt.Sprintf("share %d of the failed split is still on "+
+			"%s's card: destroy it with custos card wipe --serial %s --set %s",
+			l.Index, whoOf(l.Index, l.Custodian), serial, l.SetID))
+	}
+	if n := len(cards.Destroyed); n > 0 {
+		hints = append(hints, fmt.Sprintf("%d %s this split wrote to cards %s "+
+			"destroyed again (see above)", n, plural(n, "share", "shares"),
+			plural(n, "was", "were")))
+	}
+	hints = append(hints, "every file this split created has been removed")
+	return withHint(err, hints...)
 }
 
 // readCardShares reads shares from cards by serial, asking for PINs. A
 // card that fails is reported with its reason and the recovery goes on
 // with the others.
-func readCardShares(serials []string, pinFile string, record *ceremony.SetRecord) ([]ceremony.Offered, error) {
+func readCardShares(serials, pinFiles []string, record *ceremony.SetRecord) ([]ceremony.Offered, error) {
 	if len(serials) == 0 {
+		if len(pinFiles) > 0 {
+			return nil, usagef("--pin-file gives the PIN of a card given with --card; there are none")
+		}
 		return nil, nil
-	}
-	prompt, err := newPINPrompt(pinFile)
-	if err != nil {
-		return nil, err
 	}
 	var parsed []uint32
 	seen := map[uint32]bool{}
@@ -220,12 +275,21 @@ func readCardShares(serials []string, pinFile string, record *ceremony.SetRecord
 		seen[uint32(serial)] = true
 		parsed = append(parsed, uint32(serial))
 	}
+	var specs []ceremony.CardSpec
+	for _, serial := range parsed {
+		specs = append(specs, ceremony.CardSpec{Serial: serial})
+	}
+	files, err := cardPINFiles(specs, pinFiles)
+	if err != nil {
+		return nil, err
+	}
+	prompt := &pinPrompt{files: files}
 
 	// A card that fails is said once, here, with its hints; the recovery
 	// goes on with the others and counts only what was read.
 	var out []ceremony.Offered
 	for _, serial := range parsed {
-		s, err := readOneCard(serial, prompt, record)
+		s, err := ceremony.ReadCardShare(interrupted, serial, record, prompt, reporter())
 		if err != nil {
 			warnWithHints(fmt.Sprintf("not using card %d", serial), cardHints(err))
 			continue
@@ -246,37 +310,20 @@ func warnWithHints(what string, err error) {
 	}
 }
 
-func readOneCard(serial uint32, prompt smartcard.PINPrompt, record *ceremony.SetRecord) (*shares.Share, error) {
-	ctx, cancel := cardContext()
-	defer cancel()
-	card, err := smartcard.Open(ctx, serial)
-	if err != nil {
-		return nil, err
+// enrolCredentials gives a factory card its custodian's new PIN and PUK
+// from the files of an enrolment, or else from the terminal.
+func enrolCredentials(files enrolFiles) ceremony.NewCredentials {
+	return ceremony.NewCredentials{
+		Check: func(id smartcard.CardID, cr smartcard.Credentials) error {
+			return checkEnrolFiles(id, cr, files)
+		},
+		Ask: func(id smartcard.CardID, what string) ([]byte, error) {
+			if what == "PUK" {
+				info("%v still has the factory PUK; choose the custodian's PUK (it unblocks the PIN)", id)
+				return newSecret(what, files.newPUK)
+			}
+			info("%v still has the factory PIN; choose the custodian's PIN", id)
+			return newSecret(what, files.newPIN)
+		},
 	}
-	defer card.Close()
-	var setID [16]byte
-	var dealer []byte
-	if record != nil {
-		setID, dealer = record.SetID, record.DealerKey
-	} else if setID, err = onlySet(card); err != nil {
-		return nil, err
-	}
-	info("card %d: reading share of set %s (PIN needed)", serial, shares.SetID(setID).Short())
-	return ceremony.LoadCardShare(card, setID, prompt, dealer)
-}
-
-// onlySet returns the set of the one share a card holds.
-func onlySet(card *smartcard.Card) ([16]byte, error) {
-	held, err := card.Shares()
-	if err != nil {
-		return [16]byte{}, err
-	}
-	switch len(held) {
-	case 0:
-		return [16]byte{}, errorf("%v holds no custos share", card.ID())
-	case 1:
-		return held[0].SetID, nil
-	}
-	return [16]byte{}, withHint(errorf("%v holds shares of %d sets", card.ID(), len(held)),
-		"name the set with --set set.json")
 }

@@ -17,14 +17,24 @@ import (
 
 const ceremonyUsage = `Usage:
     custos ceremony split [--plan PLAN] [--roots CA.pem] [OPTIONS]
-    custos ceremony recover --set set.json --target file:PATH|pkcs11:URI [OPTIONS]
-    custos ceremony drill --set set.json [--custodian] [OPTIONS]
+    custos ceremony recover --set set.json --target file:PATH|pkcs11:URI
+                            [--sealed FILE] [OPTIONS]
+    custos ceremony drill --set set.json [--sealed FILE] [--custodian] [OPTIONS]
 
 The interactive key ceremonies, step by step on this terminal. Without a
 plan file, split asks its questions. The audit log defaults to audit.log
 beside the set record. An interrupted ceremony continues when run again.
 
+Before any custodian is called, recover and drill check the sealed file of
+a large secret and the target: a file target must not exist yet and its
+directory must be writable; an HSM target must be reachable, take the PIN
+(asked once, here) and have the key's label and ID free.
+
 Options:
+    --sealed FILE           The sealed file of a secret too large to ride in
+                            the shares (custos split wrote it as
+                            secret.sealed); default: the file set.json
+                            names, beside set.json.
     --audit LOG             The audit log (default: audit.log beside set.json).
     --audit-syslog[=SOCK]   Copy every audit entry to the local syslog socket
                             (default /dev/log).
@@ -99,7 +109,7 @@ func (c *ceremonyFlags) options(dir string) (ceremony.Options, func(), error) {
 	}
 	path := c.audit
 	if path == "" {
-		path = filepath.Join(dir, "audit.log")
+		path = filepath.Join(dir, ceremony.DefaultAuditFile)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return opt, nil, errorf("creating audit log directory: %w", err)
@@ -190,6 +200,7 @@ func cmdCeremonyRecover(args []string) error {
 	var cf ceremonyFlags
 	set := fs.String("set", "", "")
 	target := fs.String("target", "", "")
+	sealed := fs.String("sealed", "", "")
 	cf.add(fs)
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
@@ -219,7 +230,7 @@ func cmdCeremonyRecover(args []string) error {
 	}
 	defer closeLog()
 	return runCeremony(opt, func(ctx context.Context) error {
-		_, err := ceremony.Recover(ctx, ceremony.RecoveryPlan{Record: *set, Target: *target}, opt)
+		_, err := ceremony.Recover(ctx, ceremony.RecoveryPlan{Record: *set, Target: *target, Sealed: *sealed}, opt)
 		return err
 	})
 }
@@ -229,14 +240,18 @@ func cmdCeremonyDrill(args []string) error {
 	var cf ceremonyFlags
 	set := fs.String("set", "", "")
 	one := fs.Bool("custodian", false, "")
+	sealed := fs.String("sealed", "", "")
 	cf.add(fs)
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("ceremony drill takes no arguments")
 	}
-	if *set == "" {
+	switch {
+	case *set == "":
 		return usagef("ceremony drill needs --set set.json")
+	case *one && *sealed != "":
+		return usagef("a custodian drill rebuilds nothing, so it needs no --sealed file")
 	}
 	opt, closeLog, err := cf.options(filepath.Dir(*set))
 	if err != nil {
@@ -248,7 +263,7 @@ func cmdCeremonyDrill(args []string) error {
 		if *one {
 			_, err = ceremony.DrillCustodian(ctx, *set, opt)
 		} else {
-			_, err = ceremony.Drill(ctx, *set, opt)
+			_, err = ceremony.DrillWith(ctx, ceremony.RecoveryPlan{Record: *set, Sealed: *sealed}, opt)
 		}
 		return err
 	})

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"custos/ceremony"
 	"custos/printer"
+	"custos/shares"
 )
 
 // An unattended drill: --answers gives the room's replies (the same
@@ -96,5 +99,126 @@ func TestCeremonyDrillAnswersSyslog(t *testing.T) {
 	os.WriteFile(answers+"2", []byte("nothing = here\n"), 0o600)
 	if code := run([]string{"ceremony", "drill", "--set", rec, "--answers", answers + "2", "--allow-network"}); code != 1 {
 		t.Errorf("an unanswered question: exit %d, want 1", code)
+	}
+}
+
+// withStdio runs f with standard input read from a file holding input and
+// standard output and custos's stderr captured, as when the ceremony runs
+// under a pipe, not on a terminal.
+func withStdio(t *testing.T, input string, f func() int) (code int, out, errOut string) {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := os.WriteFile(in, []byte(input), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fin, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fin.Close()
+	fout, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fout.Close()
+	var eb bytes.Buffer
+	oldIn, oldOut, oldErr := os.Stdin, os.Stdout, stderr
+	os.Stdin, os.Stdout, stderr = fin, fout, &eb
+	defer func() { os.Stdin, os.Stdout, stderr = oldIn, oldOut, oldErr }()
+	code = f()
+	b, err := os.ReadFile(fout.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, string(b), eb.String()
+}
+
+// sealedSet splits a secret over the inline limit as custos split does:
+// the shares bind secret.sealed beside set.json.
+func sealedSet(t *testing.T) (dir string, secret []byte) {
+	t.Helper()
+	secret = make([]byte, shares.InlineLimit*2+7)
+	rand.Read(secret)
+	dir = filepath.Join(t.TempDir(), "set")
+	_, err := ceremony.SplitFiles(context.Background(), ceremony.SplitRequest{
+		Policy: shares.Policy{Threshold: 2, Count: 3, Custodians: []string{"Ana", "Bo", "Chen"}, Label: "big"},
+		Paper:  printer.A4, OutDir: dir, Secret: bytes.NewReader(secret)}, ceremony.Reporter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, secret
+}
+
+// ceremony recover and drill take --sealed, and by default use the sealed
+// file set.json names; a wrong one is refused before anyone is asked.
+func TestCeremonySealed(t *testing.T) {
+	dir, secret := sealedSet(t)
+	rec := filepath.Join(dir, ceremony.RecordFile)
+	answers := filepath.Join(t.TempDir(), "recover.answers")
+	body := "how is it given? = typed share file\n" +
+		"Path of the typed share file? = " + filepath.Join(dir, "share-1-Ana.txt") + "\n" +
+		"Path of the typed share file? = " + filepath.Join(dir, "share-2-Bo.txt") + "\n" +
+		"Place the key = yes\n"
+	if err := os.WriteFile(answers, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "big.bin")
+	code, _, errOut := withStdio(t, "", func() int {
+		return run([]string{"ceremony", "recover", "--set", rec, "--target", "file:" + out, "--answers", answers, "--allow-network"})
+	})
+	if got, _ := os.ReadFile(out); code != 0 || !bytes.Equal(got, secret) {
+		t.Fatalf("ceremony recover exited %d, restored %d bytes:\n%s", code, len(got), errOut)
+	}
+
+	moved := filepath.Join(t.TempDir(), "moved.sealed")
+	if err := os.Rename(filepath.Join(dir, ceremony.SealedFile), moved); err != nil {
+		t.Fatal(err)
+	}
+	code, screens, errOut := withStdio(t, "", func() int {
+		return run([]string{"ceremony", "drill", "--set", rec, "--answers", answers, "--allow-network"})
+	})
+	if code != 1 || !strings.Contains(errOut, filepath.Join(dir, ceremony.SealedFile)) || strings.Contains(screens, "how is it given") {
+		t.Fatalf("drill without its sealed file: exit %d\n%s\n%s", code, errOut, screens)
+	}
+	code, _, errOut = withStdio(t, "", func() int {
+		return run([]string{"ceremony", "drill", "--set", rec, "--sealed", moved, "--answers", answers, "--allow-network"})
+	})
+	if code != 0 {
+		t.Fatalf("drill --sealed: exit %d\n%s", code, errOut)
+	}
+	code, _, _ = withStdio(t, "", func() int {
+		return run([]string{"ceremony", "drill", "--set", rec, "--sealed", moved, "--custodian"})
+	})
+	if code != 2 {
+		t.Errorf("drill --custodian --sealed: exit %d, want 2", code)
+	}
+}
+
+// Off a terminal the ceremony asks in plain numbered lines, with no
+// cursor codes, and input that ends is reported as such, not as Ctrl-C.
+func TestCeremonyPlainInput(t *testing.T) {
+	dir, _ := sealedSet(t)
+	rec := filepath.Join(dir, ceremony.RecordFile)
+	input := "3\n" + filepath.Join(dir, "share-1-Ana.txt") + "\n3\n" + filepath.Join(dir, "share-3-Chen.txt") + "\n"
+	code, out, errOut := withStdio(t, input, func() int {
+		return run([]string{"ceremony", "drill", "--set", rec, "--allow-network"})
+	})
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, errOut, out)
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Errorf("cursor codes in output that is not a terminal:\n%q", out)
+	}
+	if !strings.Contains(out, "  3) from a typed share file") || !strings.Contains(out, "Drill complete") {
+		t.Errorf("output:\n%s", out)
+	}
+
+	code, out, errOut = withStdio(t, "3\n"+filepath.Join(dir, "share-1-Ana.txt")+"\n", func() int {
+		return run([]string{"ceremony", "drill", "--set", rec, "--allow-network"})
+	})
+	if code != 1 || !strings.Contains(out, "Why: the input ended") || strings.Contains(out+errOut, "Ctrl-C") ||
+		!strings.Contains(errOut, "the input ended") {
+		t.Errorf("input that ends: exit %d\n%s\n%s", code, errOut, out)
 	}
 }

@@ -67,9 +67,10 @@ func (m *tmuxTerm) waitFor(want string) string {
 func (m *tmuxTerm) keys(k ...string) { m.tmux(append([]string{"send-keys", "-t", "k2"}, k...)...) }
 func (m *tmuxTerm) text(s string)    { m.tmux("send-keys", "-t", "k2", "-l", s) }
 
-// The recovery ceremony on a real terminal: a custodian's choices with the
-// arrow keys, typed paths, and the HSM's PIN typed at a masked prompt. The
-// PIN never shows on the screen, and the key lands in the SoftHSM token.
+// The recovery ceremony on a real terminal: the HSM's PIN typed first at a
+// masked prompt, then a custodian's choices with the arrow keys and typed
+// paths. The PIN never shows on the screen, and the key lands in the
+// SoftHSM token without the PIN being asked again.
 func TestCeremonyRecoverTmux(t *testing.T) {
 	_, err := exec.LookPath("tmux")
 	needReal(t, "tmux", err)
@@ -118,6 +119,15 @@ func TestCeremonyRecoverTmux(t *testing.T) {
 	m.tmux("new-session", "-d", "-s", "k2", "-x", "160", "-y", "60", cmd)
 	t.Cleanup(func() { exec.Command("tmux", "-S", m.sock, "kill-server").Run() })
 
+	// The token's PIN is asked first, before any custodian comes forward.
+	m.waitFor("Type the user PIN of token")
+	m.text(pin)
+	s := m.waitFor(strings.Repeat("*", len(pin)))
+	if strings.Contains(s, pin) {
+		t.Fatalf("the PIN shows on the screen:\n%s", s)
+	}
+	m.keys("Enter")
+
 	for _, who := range []string{"1-Ana", "2-Bo"} {
 		m.waitFor("needed: how is it given?")
 		m.keys("Down", "Down", "Enter") // "from a typed share file"
@@ -128,14 +138,6 @@ func TestCeremonyRecoverTmux(t *testing.T) {
 	}
 	m.waitFor("Place the key in HSM token tmux-vault")
 	m.text("y")
-	m.keys("Enter")
-
-	m.waitFor("Type the user PIN of token")
-	m.text(pin)
-	s := m.waitFor(strings.Repeat("*", len(pin)))
-	if strings.Contains(s, pin) {
-		t.Fatalf("the PIN shows on the screen:\n%s", s)
-	}
 	m.keys("Enter")
 	s = m.waitFor("EXIT=")
 	if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "The key is in place") ||

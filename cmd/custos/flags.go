@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -28,7 +31,8 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
-				return nil, usagef("see \"custos help\" for %s's options", fs.Name())
+				fmt.Fprint(os.Stdout, usageOf(fs.Name()))
+				return nil, errHelpShown
 			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
@@ -42,4 +46,22 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// errHelpShown ends a command whose usage was asked for (-h, --help) and
+// printed: exit status 0, nothing more said.
+var errHelpShown = errors.New("usage shown")
+
+// usageOf returns the usage text of a command by its flag set name ("hsm
+// verify"); a command without its own text gets its group's, else the
+// global one.
+func usageOf(name string) string {
+	if u, ok := commandUsages[name]; ok {
+		return u
+	}
+	group, _, _ := strings.Cut(name, " ")
+	if u, ok := groupUsages[group]; ok {
+		return u
+	}
+	return usage
 }

@@ -29,19 +29,23 @@ logs in and shows the keys custos restored there, with check values the
 token computes now; --all shows every secret and private key.
 
     $ custos hsm list 'pkcs11:?module-path=/usr/lib/softhsm/libsofthsm2.so'
-    $ custos hsm list 'pkcs11:token=vault-a?module-path=/usr/lib/softhsm/libsofthsm2.so'`
+    $ custos hsm list 'pkcs11:token=vault-a?module-path=/usr/lib/softhsm/libsofthsm2.so'
+`
 
 const hsmVerifyUsage = `usage: custos hsm verify URI --set set.json
        custos hsm verify URI [--kcv HEX] [--ecb HEX] [--hmac HEX]
                          [--spki-sha256 HEX]
 
 Proves inside the token that a key has the set record's check values (or
-the ones given): the annual drill's last step. With --set and no object=
-or id= in the URI, the key is the one "custos recover --hsm" imported,
-found by its CKA_ID, the set ID.
+the ones given): the annual drill's last step. With --set, the key is the
+one "custos recover --hsm" imported, found by its CKA_ID: the set ID, or
+the URI's id=; object= in the URI also asks for that label. For a bundle
+every key it holds is proven, each found by the CKA_ID derived from the
+set ID and its name (object= is then the prefix of their labels).
 
     $ custos hsm verify 'pkcs11:token=vault-a?module-path=/usr/lib/softhsm/libsofthsm2.so' --set set.json
-    $ custos hsm verify 'pkcs11:token=vault-a;object=master?module-path=/usr/lib/softhsm/libsofthsm2.so' --kcv 1A2B3C`
+    $ custos hsm verify 'pkcs11:token=vault-a;object=master?module-path=/usr/lib/softhsm/libsofthsm2.so' --kcv 1A2B3C
+`
 
 func cmdHSMList(args []string) error {
 	fs := newFlags("hsm list")
@@ -51,7 +55,7 @@ func cmdHSMList(args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("hsm list takes one PKCS#11 URI\n%s", hsmListUsage)
+		return usagef("hsm list takes one PKCS#11 URI\n%s", strings.TrimSuffix(hsmListUsage, "\n"))
 	}
 	u, err := hsmParseURI(pos[0])
 	if err != nil {
@@ -162,7 +166,7 @@ func cmdHSMVerify(args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("hsm verify takes one PKCS#11 URI\n%s", hsmVerifyUsage)
+		return usagef("hsm verify takes one PKCS#11 URI\n%s", strings.TrimSuffix(hsmVerifyUsage, "\n"))
 	}
 	var vals [4][]byte
 	for i, f := range flags {
@@ -176,100 +180,116 @@ func cmdHSMVerify(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *setPath != "" {
-		if !want.IsZero() {
-			return usagef("give either --set or check values, not both")
-		}
-		if want, err = recordCheck(*setPath, u); err != nil {
+
+	var targets []verifyTarget
+	switch {
+	case *setPath != "" && !want.IsZero():
+		return usagef("give either --set or check values, not both")
+	case *setPath != "":
+		if targets, err = recordTargets(*setPath, u); err != nil {
 			return err
 		}
-	}
-	if want.IsZero() {
+	case want.IsZero():
 		return usagef("give the set record (--set set.json) or the check " +
 			"values to prove: --kcv, --ecb, --hmac or --spki-sha256")
-	}
-	if u.Object == "" && len(u.ID) == 0 {
+	case u.Object == "" && len(u.ID) == 0:
 		return usagef("name the key in the URI with object=LABEL or id=…")
+	default:
+		targets = []verifyTarget{{ref: hsm.ObjectRef{Label: u.Object, ID: u.ID},
+			want: want}}
 	}
 	ctx, stop := hsmSignals()
 	defer stop()
-	return hsmVerify(ctx, os.Stdout, u, want)
+	return hsmVerify(ctx, os.Stdout, u, targets, *setPath != "")
 }
 
-// recordCheck takes the check values to prove from a set record; a URI
-// that names no object gets the record's key, by its CKA_ID (the set ID)
-// as recover --hsm imported it.
-func recordCheck(path string, u *hsm.URI) (hsm.Check, error) {
-	record, err := ceremony.ReadRecord(path)
+// verifyTarget is one key to prove and the check values it must have.
+type verifyTarget struct {
+	ref  hsm.ObjectRef
+	want hsm.Check
+}
+
+// recordTargets takes the keys to prove from a set record, named as
+// "custos recover --hsm" named them: by CKA_ID (the set ID, or for a
+// bundle one derived from it and each entry's name), and by label too
+// when the URI gives object= (for a bundle, the prefix of the labels).
+func recordTargets(path string, u *hsm.URI) ([]verifyTarget, error) {
+	record, err := readRecord(path)
 	if err != nil {
-		return hsm.Check{}, err
+		return nil, err
 	}
 	if record.Kind == shares.KindBundle {
-		return hsm.Check{}, usagef("set %s is a bundle; verify its keys one by one with their check values from the manifest", record.SetID.Short())
+		if err := checkManifest(record); err != nil {
+			return nil, err
+		}
+		if _, err := ceremony.HSMBundlePrefix(u); err != nil {
+			return nil, usagef("%v", err)
+		}
 	}
-	if u.Object == "" && len(u.ID) == 0 {
-		u.ID = append([]byte(nil), record.SetID[:]...)
+	keys, skipped, err := ceremony.PlanHSMKeys(u, record)
+	if err != nil {
+		return nil, errorf("set %s has no key an HSM holds: %w", record.SetID.Short(), err)
 	}
-	return ceremony.HSMCheck(record.Checks), nil
+	for _, sk := range skipped {
+		warning("not in the HSM, not checked: %s", sk)
+	}
+	var out []verifyTarget
+	for _, k := range keys {
+		ref := hsm.ObjectRef{ID: k.ID}
+		if u.Object != "" {
+			ref.Label = k.Label
+		}
+		out = append(out, verifyTarget{ref: ref, want: k.Expect})
+	}
+	return out, nil
 }
 
-// hsmVerify proves one key against the expected check values; the set
-// record plumbing can call it with values from set.json.
+// hsmVerify proves each key against its expected check values, on one
+// session. fromRecord says the values came from a set record, for the
+// advice on a mismatch.
 func hsmVerify(ctx context.Context, w io.Writer, u *hsm.URI,
-	want hsm.Check) error {
+	targets []verifyTarget, fromRecord bool) error {
 
 	s, err := hsm.Open(u, hsmPrompt(ctx))
 	if err != nil {
 		return hsmHints(err)
 	}
 	defer s.Close()
-	ref := hsm.ObjectRef{Label: u.Object, ID: u.ID}
-	proof, err := s.VerifyObject(ref, want)
-	if err != nil {
-		return hsmHints(err)
+	failed := 0
+	for _, t := range targets {
+		proof, err := s.VerifyObject(t.ref, t.want)
+		if err != nil && len(targets) == 1 {
+			return verifyHints(err, fromRecord)
+		}
+		if err != nil {
+			failed++
+			warning("%v", err)
+			continue
+		}
+		fmt.Fprintf(w, "%s on %v: proven inside the token (%s): %s\n",
+			proof.Object, s.Info(), strings.Join(proof.Proven, ", "),
+			hsmCheckText(proof.Got))
+		for _, sk := range proof.Skipped {
+			warning("not checked: %s", sk)
+		}
 	}
-	fmt.Fprintf(w, "%v on %v: proven inside the token (%s): %s\n", ref,
-		s.Info(), strings.Join(proof.Proven, ", "), hsmCheckText(proof.Got))
-	for _, sk := range proof.Skipped {
-		warning("not checked: %s", sk)
+	if failed > 0 {
+		return withHint(errorf("%d of %d keys of the set did not prove "+
+			"on %v (listed above)", failed, len(targets), s.Info()),
+			"custos hsm list --all URI shows the keys on the token")
 	}
 	return s.Close()
 }
 
-// hsmRestore imports keys into the token a URI names and proves them, for
-// "custos recover --hsm URI". Interrupting it (Ctrl-C) rolls the import
-// back and still closes the module.
-func hsmRestore(uriText string, keys []hsm.Key,
-	opts hsm.Options) ([]hsm.Imported, error) {
-
-	u, err := hsmParseURI(uriText)
-	if err != nil {
-		return nil, err
+// verifyHints adds advice to a failed proof; a mismatch means different
+// things with and without a set record.
+func verifyHints(err error, fromRecord bool) error {
+	if errors.Is(err, hsm.ErrCheckMismatch) && !fromRecord {
+		return withHint(err, "the key on the token does not have the "+
+			"check values given; check them, and the object= or id= in "+
+			"the URI")
 	}
-	ctx, stop := hsmSignals()
-	defer stop()
-	s, err := hsm.Open(u, hsmPrompt(ctx))
-	if err != nil {
-		return nil, hsmHints(err)
-	}
-	defer s.Close()
-
-	info("restoring %d %s into %v", len(keys),
-		plural(len(keys), "key", "keys"), s.Info())
-	out, err := s.Import(ctx, keys, opts)
-	var re *hsm.RollbackError
-	switch {
-	case errors.As(err, &re):
-		return nil, hsmHints(err)
-	case err != nil:
-		return nil, withHint(hsmHints(err),
-			"custos removed everything this import had created")
-	}
-	for _, im := range out {
-		info("%s %q proven inside the token: %s", im.Kind, im.Label,
-			hsmCheckText(im.Proof.Got))
-	}
-	return out, s.Close()
+	return hsmHints(err)
 }
 
 func hsmParseURI(s string) (*hsm.URI, error) {
@@ -364,14 +384,17 @@ var hsmAdvice = []struct {
 	hint string
 }{
 	{hsm.ErrTokenAmbiguous, "add serial=… to the URI to pick one"},
+	{hsm.ErrModule, "module-path= in the URI must be the HSM's PKCS#11 " +
+		"library (SoftHSM's is /usr/lib/softhsm/libsofthsm2.so)"},
 	{hsm.ErrPINLocked,
 		"the token's security officer must unblock the user PIN"},
 	{hsm.ErrPINIncorrect,
 		"check the PIN and try again; tokens lock after a few wrong PINs"},
 	{hsm.ErrMechanismMissing, "this HSM cannot do the import as asked; " +
 		"try the other import path or another HSM"},
-	{hsm.ErrObjectExists, "nothing was changed; choose another label, " +
-		"or say to replace the old key"},
+	{hsm.ErrObjectExists, "nothing was changed; name the key differently " +
+		"with object= (or id=) in the URI, or remove the old key with the " +
+		"token's own tools first"},
 	{hsm.ErrCheckMismatch,
 		"the key on the token is not the one the set record describes"},
 	{hsm.ErrObjectNotFound,

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,7 +20,7 @@ const usage = `custos: threshold key escrow and offline recovery.
 Usage:
     custos split --threshold K --shares N [--name NAME]... [--label L]
                  [--kind raw|aes|hmac|private-key|bundle] [--paper a4|letter]
-                 [--card NAME=SERIAL]... [--roots CA.pem] [--pin-file F]
+                 [--card NAME=SERIAL]... [--roots CA.pem] [--pin-file [SERIAL=]F]...
                  [--no-paper] --out DIR KEYFILE
     custos recover [--out FILE] [--sealed FILE] [--set set.json]
                    [--card SERIAL]... [--pin-file F]
@@ -28,11 +29,12 @@ Usage:
     custos inspect [--json] SHARE
     custos ceremony split [--plan FILE] [--audit LOG] [--allow-network]
     custos ceremony recover --set set.json --target file:PATH|pkcs11:URI
-    custos ceremony drill --set set.json [--custodian NAME]
+                   [--sealed FILE]
+    custos ceremony drill --set set.json [--sealed FILE] [--custodian]
     custos card list|status|enrol|wipe|serve-virtual ...
     custos hsm list|verify ...
     custos audit verify [--head HASH] LOG
-    custos status [--drill-max-age 365d] DIR
+    custos status [--drill-max-age 365d] [--audit LOG] DIR
 
 Commands:
     split     Split KEYFILE ("-" for standard input) into N shares, any K of
@@ -105,6 +107,27 @@ var hsmCommands = map[string]command{
 
 // hsmUsage is shown for "custos hsm --help".
 var hsmUsage = hsmListUsage + "\n" + hsmVerifyUsage
+
+// commandUsages are the usage texts --help prints, by flag set name.
+var commandUsages = map[string]string{
+	"split":        splitUsage,
+	"recover":      recoverUsage,
+	"verify":       verifyUsage,
+	"inspect":      inspectUsage,
+	"hsm list":     hsmListUsage,
+	"hsm verify":   hsmVerifyUsage,
+	"status":       statusUsage,
+	"audit verify": auditUsage,
+}
+
+// groupUsages are the usage texts of the command groups, for their
+// commands without a text of their own.
+var groupUsages = map[string]string{
+	"card":     cardUsage,
+	"ceremony": ceremonyUsage,
+	"hsm":      hsmUsage,
+	"audit":    auditUsage,
+}
 
 // group dispatches "custos NAME SUB ..." to table[SUB]; usage is shown
 // for --help, and when SUB is missing.
@@ -184,6 +207,9 @@ func run(args []string) int {
 	stop := catchInterrupts()
 	defer stop()
 	err := cmd(args[1:])
+	if errors.Is(err, errHelpShown) {
+		return 0
+	}
 	if err != nil {
 		printError(err)
 		if exitCode(err) == 2 {

@@ -12,6 +12,44 @@ import (
 	"custos/shares"
 )
 
+const splitUsage = `usage: custos split --threshold K --shares N [--name NAME]... [--label L]
+                    [--kind raw|aes|hmac|private-key|bundle] [--paper a4|letter]
+                    [--card NAME=SERIAL]... [--roots CA.pem]
+                    [--pin-file [SERIAL=]F]... [--reassign-card SERIAL]...
+                    [--no-paper] --out DIR KEYFILE
+
+Splits KEYFILE ("-" for standard input) into N shares, any K of which
+rebuild it. Writes one PDF and one text file per share and set.json, the
+public record signed by the split's dealer key, into DIR. Every page is
+read back and every K-subset is combined before split succeeds; on any
+failure every file it made is removed.
+
+    --name NAME        The custodian of each share, in order (one per share).
+    --label L          What the secret is, printed on every share; also the
+                       key's label in an HSM after "recover --hsm".
+    --kind KIND        What the secret is; detected when left out. A bundle
+                       is a tar archive of many named keys.
+    --card NAME=SERIAL Also store NAME's share on their enrolled card. Every
+                       card is checked before anything is written.
+    --pin-file SERIAL=F
+                       The PIN of card SERIAL: the first line of F (mode
+                       0600). With a single --card, --pin-file F. A card
+                       without one is asked at the terminal, and again
+                       after a wrong PIN.
+    --reassign-card SERIAL
+                       Use card SERIAL although it was enrolled for another
+                       custodian (renamed, or handed over); without this a
+                       card carrying only other custodians' names is
+                       refused as possibly swapped.
+    --no-paper         Cards only: needs a --card for every custodian.
+
+    $ custos split --threshold 2 --shares 3 --name Ana --name Bo --name Chen \
+          --label "backup master key" --kind aes --out shares/ master.key
+    $ custos split --threshold 2 --shares 2 --name Ana --name Bo \
+          --card Ana=17778437 --card Bo=48318542 \
+          --pin-file 17778437=ana.pin --out shares/ master.key
+`
+
 func cmdSplit(args []string) error {
 	fs := newFlags("split")
 	k := fs.Int("threshold", 0, "")
@@ -22,11 +60,9 @@ func cmdSplit(args []string) error {
 	kindName := fs.String("kind", "", "")
 	paperName := fs.String("paper", "a4", "")
 	out := fs.String("out", "", "")
-	var cardSpecs listFlag
-	fs.Var(&cardSpecs, "card", "")
+	var cf cardFlags
+	cf.register(fs)
 	noPaper := fs.Bool("no-paper", false, "")
-	pinFile := fs.String("pin-file", "", "")
-	rootsFile := fs.String("roots", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -41,7 +77,7 @@ func cmdSplit(args []string) error {
 		return usagef("split needs --out DIR for the share files")
 	case len(names) != 0 && len(names) != *n:
 		return usagef("%d --name flags for %d shares: give one name per share, in order, or none", len(names), *n)
-	case *noPaper && len(cardSpecs) != *n:
+	case *noPaper && len(cf.specs) != *n:
 		return usagef("--no-paper needs a --card for every custodian; otherwise a share would exist nowhere")
 	}
 	paper, err := printer.ParsePaper(*paperName)
@@ -54,7 +90,7 @@ func cmdSplit(args []string) error {
 			return usagef("%v", err)
 		}
 	}
-	cards, err := parseCardSpecs(cardSpecs, names, *pinFile, *rootsFile)
+	cards, err := cf.writer(names)
 	if err != nil {
 		return err
 	}
@@ -74,18 +110,23 @@ func cmdSplit(args []string) error {
 	}
 	res, err := ceremony.SplitFiles(interrupted, req, reporter())
 	if err != nil {
-		return splitHints(err)
+		return splitHints(err, len(cf.specs) > 0)
 	}
 	printSplitSummary(res.Record, *out, kind == 0)
 	return nil
 }
 
-func splitHints(err error) error {
+// splitHints says what a failed split left behind; cards are mentioned
+// only when the split was given some.
+func splitHints(err error, cards bool) error {
 	var exists *ceremony.ExistsError
-	if errors.As(err, &exists) {
+	switch {
+	case errors.As(err, &exists):
 		return withHint(err, "choose an empty --out directory; nothing was written")
+	case cards:
+		return splitCardHints(err)
 	}
-	return withHint(err, "every file this split created has been removed; any card it wrote was wiped again (see above)")
+	return withHint(err, "every file this split created has been removed")
 }
 
 // openSecretInput opens the key file, or standard input for "-".

@@ -10,6 +10,26 @@ import (
 	"custos/shares"
 )
 
+const verifyUsage = `usage: custos verify [--set set.json] [--sealed FILE] SHARE...
+
+Checks each share alone (its format, its line checks and the dealer's
+signature) and says whether they form a quorum, without rebuilding
+anything. --set pins them to a set record; --sealed also checks a large
+secret's sealed file against the digest every share binds.
+
+    $ custos verify shares/share-1-Ana.txt shares/share-3-Chen.txt
+    $ custos verify --set shares/set.json scan-of-bo.jpg
+`
+
+const inspectUsage = `usage: custos inspect [--json] SHARE
+
+Shows the public fields of one share: set, index, policy, label, kind,
+check values, dealer key and creation time. Nothing secret is shown.
+
+    $ custos inspect shares/share-1-Ana.txt
+    $ custos inspect --json scan-of-bo.jpg
+`
+
 func cmdVerify(args []string) error {
 	fs := newFlags("verify")
 	setPath := fs.String("set", "", "")
@@ -23,7 +43,7 @@ func cmdVerify(args []string) error {
 	}
 	var expect *shares.Expect
 	if *setPath != "" {
-		record, err := ceremony.ReadRecord(*setPath)
+		record, err := readRecord(*setPath)
 		if err != nil {
 			return err
 		}
@@ -72,11 +92,11 @@ func cmdVerify(args []string) error {
 func verifySealedFile(path string, s *shares.Share) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return errorf("opening sealed file: %w", err)
+		return withHint(errorf("sealed file %s: %w", path, unwrapPathError(err)), sealedHint)
 	}
 	defer f.Close()
 	if err := shares.VerifySealed(f, s); err != nil {
-		return errorf("%s: %w", path, err)
+		return withHint(errorf("%s: %w", path, err), sealedHint)
 	}
 	info("ok   %s: the sealed file every share binds", path)
 	return nil
