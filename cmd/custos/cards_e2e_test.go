@@ -83,7 +83,7 @@ func TestSplitRecoverOnCards(t *testing.T) {
 	t.Run("two cards", func(t *testing.T) {
 		rebuilt := filepath.Join(t.TempDir(), "k")
 		code, msg := runCLI(t, "recover", "--set", filepath.Join(out, "set.json"), "--card", serials[0], "--card", serials[2],
-			"--pin-file", pin, "--out", rebuilt)
+			"--pin-file", serials[0]+"="+pin, "--pin-file", serials[2]+"="+pin, "--out", rebuilt)
 		assertRebuilt(t, code, msg, rebuilt, key)
 	})
 	t.Run("card and paper", func(t *testing.T) {
