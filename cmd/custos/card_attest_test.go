@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,18 +18,10 @@ import (
 // reused, and split checks attestation when it enrols another slot.
 func TestCardAttestationFlow(t *testing.T) {
 	ins := virtualtest.Start(t, 2)
-	dir := t.TempDir()
-	file := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	pin := file("pin", []byte("13572468\n"))
-	puk := file("puk", []byte("86427531\n"))
-	roots := file("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE",
-		Bytes: ins[0].Card.AttestationCA().Raw}))
+	f := newCardFiles(t)
+	file, dir := f.write, f.dir
+	pin, puk := f.pin, f.puk
+	roots := f.roots("ca.pem", ins[0])
 	key := make([]byte, 32)
 	rand.Read(key)
 	keyFile := file("master.key", key)

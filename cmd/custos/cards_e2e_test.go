@@ -18,6 +18,36 @@ import (
 )
 
 // runCLI runs custos in-process and returns its exit status and messages.
+// cardFiles is a temporary directory of the files card tests give custos:
+// the custodian's PIN and PUK, attestation roots, keys.
+type cardFiles struct {
+	t        *testing.T
+	dir      string
+	pin, puk string
+}
+
+func newCardFiles(t *testing.T) *cardFiles {
+	f := &cardFiles{t: t, dir: t.TempDir()}
+	f.pin = f.write("pin", []byte("13572468\n"))
+	f.puk = f.write("puk", []byte("86427531\n"))
+	return f
+}
+
+// write writes a file of mode 0600 and returns its path.
+func (f *cardFiles) write(name string, b []byte) string {
+	f.t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// roots writes the attestation CA of a virtual card, for --roots.
+func (f *cardFiles) roots(name string, c virtualtest.Inserted) string {
+	return f.write(name, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Card.AttestationCA().Raw}))
+}
+
 func runCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -33,16 +63,9 @@ func runCLI(t *testing.T, args ...string) (int, string) {
 // and rebuilt from two cards, and from a card and a paper share.
 func TestSplitRecoverOnCards(t *testing.T) {
 	cards := virtualtest.Start(t, 3)
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	pin := write("pin", []byte("13572468\n"))
-	puk := write("puk", []byte("86427531\n"))
+	f := newCardFiles(t)
+	write, dir := f.write, f.dir
+	pin, puk := f.pin, f.puk
 	key := make([]byte, 32)
 	rand.Read(key)
 	keyFile := write("master.key", key)
@@ -52,7 +75,7 @@ func TestSplitRecoverOnCards(t *testing.T) {
 	for i, c := range cards {
 		serial := fmt.Sprint(c.Serial)
 		serials = append(serials, serial)
-		roots := write(fmt.Sprintf("ca%d.pem", i), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Card.AttestationCA().Raw}))
+		roots := f.roots(fmt.Sprintf("ca%d.pem", i), c)
 		if code, msg := runCLI(t, "card", "enrol", "--serial", serial, "--custodian", names[i],
 			"--new-pin-file", pin, "--new-puk-file", puk, "--roots", roots); code != 0 {
 			t.Fatalf("card enrol %s: %d\n%s", serial, code, msg)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,17 +16,10 @@ import (
 // choose, and with the other set's record it holds none of that set.
 func TestRecoverCardHints(t *testing.T) {
 	c := virtualtest.Start(t, 1)[0]
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	pin := write("pin", []byte("13572468\n"))
-	puk := write("puk", []byte("86427531\n"))
-	roots := write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Card.AttestationCA().Raw}))
+	f := newCardFiles(t)
+	write, dir := f.write, f.dir
+	pin, puk := f.pin, f.puk
+	roots := f.roots("ca.pem", c)
 	serial := fmt.Sprint(c.Serial)
 	for _, name := range []string{"Ana", "Dana"} {
 		if code, msg := runCLI(t, "card", "enrol", "--serial", serial, "--custodian", name,
