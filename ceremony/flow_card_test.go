@@ -166,18 +166,7 @@ func TestCardCeremonyOtherCustodiansCard(t *testing.T) {
 		out, err := Split(context.Background(), pl, Options{Prompter: sc, Interfaces: offline, Roots: roots})
 		return out, sc, err
 	}
-	slots := func() []smartcard.SlotInfo {
-		card, err := smartcard.Open(context.Background(), ins.Serial)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer card.Close()
-		st, err := card.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Slots
-	}
+	slots := func() []smartcard.SlotInfo { return cardInfo(t, ins.Serial).Slots }
 
 	// stepCard words the card's error with %s, so the stop names the
 	// room's "no" in words rather than wrapping ErrDeclined.
