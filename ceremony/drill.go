@@ -31,7 +31,6 @@ func (r *crun) drillOne(path string) (*CustodianDrill, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.warnUnsigned(rec, path)
 	r.setID = rec.SetID
 	st := &recoverState{record: rec}
 	r.state = func() []string { return []string{"no card or file was changed; set.json is unchanged"} }

@@ -247,25 +247,12 @@ type recoverState struct {
 	bundle *BundleKeys
 }
 
-// warnUnsigned tells the room when a set record carries no dealer
-// signature: it was written before custos signed records, and its fields
-// are then checked only against the shares as they come in.
-func (r *crun) warnUnsigned(rec *SetRecord, path string) {
-	if rec.Signed() {
-		return
-	}
-	r.Prompter.Show(Screen{Title: "The set record is not signed", Alarm: true, Lines: []string{
-		path + " carries no dealer signature (it was written before custos signed set records).",
-		"Its fields will be checked against the shares, which the dealer signed, as they are given."}})
-}
-
 func (r *crun) recover(rp RecoveryPlan) (*RecoveryOutcome, error) {
 	st := &recoverState{rp: rp}
 	rec, err := ReadRecord(rp.Record)
 	if err != nil {
 		return nil, err
 	}
-	r.warnUnsigned(rec, rp.Record)
 	st.record, r.setID = rec, rec.SetID
 	st.outcome = &RecoveryOutcome{Record: rec}
 	r.state = st.describe
@@ -373,7 +360,8 @@ func (r *crun) stepPreflight(st *recoverState) error {
 	var lines []string
 	switch {
 	case sealed != "":
-		lines = append(lines, "The secret is in the sealed file "+sealed+": custos checks it is the one every share binds.")
+		lines = append(lines, "The secret is in the sealed file "+sealed+": custos checks its set, size and chunk tags against what every share binds.",
+			"(Its encrypted contents can only be proven with the key, once the shares are in.)")
 	case serr != nil:
 		lines = append(lines, "custos checks the sealed file named for the secret.")
 	}

@@ -240,9 +240,9 @@ func TestWrongCardPINHeading(t *testing.T) {
 	}
 }
 
-// A drill on a record without a dealer signature says so to the room; a
-// signed one raises no such alarm.
-func TestDrillWarnsUnsignedRecord(t *testing.T) {
+// A drill on a record whose signature was removed is refused before
+// anyone is called; the signed one is drilled.
+func TestDrillRefusesUnsignedRecord(t *testing.T) {
 	pl, _ := splitForTest(t)
 	path := filepath.Join(pl.OutDir, RecordFile)
 	answers := []Answer{
@@ -253,19 +253,15 @@ func TestDrillWarnsUnsignedRecord(t *testing.T) {
 	if _, err := Drill(context.Background(), path, Options{Prompter: sc, Interfaces: offline}); err != nil {
 		t.Fatalf("%v\n%s", err, sc.Transcript())
 	}
-	if strings.Contains(sc.Transcript(), "not signed") {
-		t.Fatalf("a signed record was called unsigned:\n%s", sc.Transcript())
-	}
 	rec, err := ReadRecord(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeJSON(t, path, rec, func(m map[string]any) { delete(m, "signature") })
 	sc = &Script{Answers: answers}
-	if _, err := Drill(context.Background(), path, Options{Prompter: sc, Interfaces: offline}); err != nil {
-		t.Fatalf("%v\n%s", err, sc.Transcript())
-	}
-	if !strings.Contains(sc.Transcript(), "The set record is not signed") {
-		t.Fatalf("no warning for an unsigned record:\n%s", sc.Transcript())
+	_, err = Drill(context.Background(), path, Options{Prompter: sc, Interfaces: offline})
+	var ae *RecordAlteredError
+	if !errors.As(err, &ae) || strings.Contains(sc.Transcript(), "Share 1") {
+		t.Fatalf("a record without its signature: %v\n%s", err, sc.Transcript())
 	}
 }

@@ -136,9 +136,9 @@ func (r *SetRecord) Custodian(index int) *Custodian {
 
 // ReadRecord reads and checks a set record file. A record whose fixed
 // fields are not what the dealer signed is refused with a
-// *RecordAlteredError naming the file. A record without a signature (made
-// before custos signed them) is returned; Signed tells the caller to warn
-// that nothing vouches for it.
+// *RecordAlteredError naming the file, and so is one without a signature:
+// custos signs every record at the split, so a missing signature was
+// removed, and with it whatever vouched for the fields.
 func ReadRecord(path string) (*SetRecord, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -162,8 +162,8 @@ func ReadRecord(path string) (*SetRecord, error) {
 	return &r, nil
 }
 
-// Signed reports whether the record carries the dealer's signature. A
-// record from ReadRecord that has one was verified.
+// Signed reports whether the record carries the dealer's signature. Every
+// record ReadRecord returns was signed and verified.
 func (r *SetRecord) Signed() bool { return len(r.Signature) > 0 }
 
 // RecordAlteredError says a set record is not what the split wrote: its
@@ -201,7 +201,7 @@ func (r *SetRecord) verify() error {
 		return fmt.Errorf("its dealer fingerprint %s is not its dealer key's (%s)", r.DealerFP, fp)
 	}
 	if !r.Signed() {
-		return nil
+		return errors.New("it carries no dealer signature; custos signs every set record at the split, so the signature was removed")
 	}
 	if !ed25519.Verify(ed25519.PublicKey(r.DealerKey), r.signedMessage(), r.Signature) {
 		return errors.New("the dealer's signature over its set ID, label, policy, kind, check values, custodians and dealer key does not verify")

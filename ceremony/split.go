@@ -248,7 +248,11 @@ func reportManifest(m *shares.Manifest, rep Reporter) {
 	for _, a := range order {
 		counts = append(counts, fmt.Sprintf("%d %s", kinds[a], a))
 	}
-	rep.info("the bundle holds %d files: %s", len(m.Entries), strings.Join(counts, ", "))
+	files := "files"
+	if len(m.Entries) == 1 {
+		files = "file"
+	}
+	rep.info("the bundle holds %d %s: %s", len(m.Entries), files, strings.Join(counts, ", "))
 	for i, e := range m.Entries {
 		if i == manifestShown {
 			rep.info("  … and %d more, every one listed in %s", len(m.Entries)-manifestShown, RecordFile)

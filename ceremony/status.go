@@ -156,11 +156,6 @@ func judge(path string, rec *SetRecord, opts StatusOptions, ev *auditEvidence) S
 	warn := func(format string, a ...any) {
 		st.Warnings = append(st.Warnings, name+": "+fmt.Sprintf(format, a...))
 	}
-	if !rec.Signed() {
-		warn("%s carries no dealer signature (made before custos signed "+
-			"set records): nothing vouches for its policy and check "+
-			"values; compare them with the paper transcript", path)
-	}
 	never := st.Drill.Last == nil
 	for _, c := range rec.Custodians {
 		cs := CustodianStatus{Custodian: c, Drill: drillState(c.LastDrill, opts)}

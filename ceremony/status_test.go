@@ -341,8 +341,8 @@ func TestInventoryAuditOption(t *testing.T) {
 	}
 }
 
-// TestInventoryRecordSignature: an altered record is listed as unreadable
-// by name; an unsigned one is read with a warning.
+// TestInventoryRecordSignature: an altered record, and one whose
+// signature was removed, are listed as unreadable by name.
 func TestInventoryRecordSignature(t *testing.T) {
 	root := t.TempDir()
 	altered := filepath.Join(root, "a", RecordFile)
@@ -353,10 +353,16 @@ func TestInventoryRecordSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ae *RecordAlteredError
-	if len(rep.Unreadable) != 1 || !errors.As(rep.Unreadable[0], &ae) || ae.Path != altered {
-		t.Errorf("unreadable: %v", rep.Unreadable)
+	if len(rep.Unreadable) != 2 {
+		t.Fatalf("unreadable: %v", rep.Unreadable)
 	}
-	s := findSet(t, rep, "unsigned")
-	wantWarnings(t, s, unsigned+" carries no dealer signature", "never drilled")
+	for i, want := range []string{altered, unsigned} {
+		var ae *RecordAlteredError
+		if !errors.As(rep.Unreadable[i], &ae) || ae.Path != want {
+			t.Errorf("unreadable %d: %v, want %s", i, rep.Unreadable[i], want)
+		}
+	}
+	if !strings.Contains(rep.Unreadable[1].Error(), "no dealer signature") {
+		t.Errorf("unsigned: %v", rep.Unreadable[1])
+	}
 }

@@ -74,7 +74,7 @@ func writeField(w io.Writer, b []byte) {
 func ReadManifest(r io.Reader, checkKey []byte) (*Manifest, error) {
 	tr := tar.NewReader(r)
 	m := &Manifest{}
-	seen := map[string]string{} // cleaned name -> name in the archive
+	names := newBundleNames()
 	bufs := newStreamBufs()
 	for {
 		hdr, err := tr.Next()
@@ -87,17 +87,12 @@ func ReadManifest(r io.Reader, checkKey []byte) (*Manifest, error) {
 		if err := checkMember(hdr); err != nil {
 			return nil, err
 		}
+		if err := names.add(hdr); err != nil {
+			return nil, err
+		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue // a directory, or tar's own metadata
 		}
-		clean := path.Clean(hdr.Name)
-		if first, ok := seen[clean]; ok {
-			if first == hdr.Name {
-				return nil, fmt.Errorf("bundle entry %q appears twice", hdr.Name)
-			}
-			return nil, fmt.Errorf("bundle entries %q and %q are the same file: one would overwrite the other when the bundle is unpacked", first, hdr.Name)
-		}
-		seen[clean] = hdr.Name
 		e, err := readEntry(hdr, tr, checkKey, bufs)
 		if err != nil {
 			return nil, fmt.Errorf("bundle entry %q: %w", hdr.Name, err)
@@ -142,6 +137,70 @@ func checkMember(hdr *tar.Header) error {
 		return fmt.Errorf("bundle entry %q: its name is absolute; make the archive from relative paths (tar -C DIR cf …)", name)
 	case slices.Contains(strings.Split(strings.ReplaceAll(name, `\`, "/"), "/"), ".."):
 		return fmt.Errorf("bundle entry %q: its name climbs out of the archive with \"..\"", name)
+	}
+	return nil
+}
+
+// bundleNames keeps the names of a bundle's members as they would land on
+// disk, to refuse two members that would land on the same place: the same
+// file twice, one name under two spellings or in two cases (a disk that
+// ignores case keeps one), or a file where another member needs a
+// directory.
+type bundleNames struct {
+	files map[string]string // cleaned, lower case -> name in the archive
+	dirs  map[string]string // cleaned, lower case -> a member that needs it
+}
+
+func newBundleNames() *bundleNames {
+	return &bundleNames{files: map[string]string{}, dirs: map[string]string{}}
+}
+
+func (b *bundleNames) add(hdr *tar.Header) error {
+	name := hdr.Name
+	isDir := hdr.Typeflag == tar.TypeDir
+	switch {
+	case hdr.Typeflag == tar.TypeXGlobalHeader:
+		return nil
+	case !isDir && strings.HasSuffix(name, "/"):
+		return fmt.Errorf("bundle entry %q is a file whose name ends in \"/\": it cannot be unpacked", name)
+	}
+	clean := path.Clean(name)
+	if clean == "." {
+		if isDir {
+			return nil
+		}
+		return fmt.Errorf("bundle entry %q names no file", name)
+	}
+	key := strings.ToLower(clean)
+	if first, ok := b.files[key]; ok {
+		switch {
+		case first == name && !isDir:
+			return fmt.Errorf("bundle entry %q appears twice", name)
+		case isDir:
+			return fmt.Errorf("bundle entries %q and %q would be both a file and a directory when the bundle is unpacked", first, name)
+		case path.Clean(first) == clean:
+			return fmt.Errorf("bundle entries %q and %q are the same file: one would overwrite the other when the bundle is unpacked", first, name)
+		}
+		return fmt.Errorf("bundle entries %q and %q differ only in case: on a disk that ignores case one would overwrite the other", first, name)
+	}
+	if first, ok := b.dirs[key]; ok && !isDir {
+		return fmt.Errorf("bundle entries %q and %q would be both a file and a directory when the bundle is unpacked", name, first)
+	}
+	for dir := path.Dir(clean); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		dkey := strings.ToLower(dir)
+		if file, ok := b.files[dkey]; ok {
+			return fmt.Errorf("bundle entries %q and %q would be both a file and a directory when the bundle is unpacked", file, name)
+		}
+		if _, ok := b.dirs[dkey]; !ok {
+			b.dirs[dkey] = name
+		}
+	}
+	if isDir {
+		if _, ok := b.dirs[key]; !ok {
+			b.dirs[key] = name
+		}
+	} else {
+		b.files[key] = name
 	}
 	return nil
 }

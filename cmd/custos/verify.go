@@ -98,7 +98,7 @@ func verifySealedFile(path string, s *shares.Share) error {
 	if err := shares.VerifySealed(f, s); err != nil {
 		return withHint(errorf("%s: %w", path, err), sealedHint)
 	}
-	info("ok   %s: the sealed file every share binds", path)
+	info("ok   %s: its set, size and chunk tags are those every share binds; its contents are proven only when a quorum opens it", path)
 	return nil
 }
 
