@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/term"
 
@@ -99,10 +100,30 @@ func cmdRecover(args []string) error {
 		}
 	}
 
+	// The output is checked before any card PIN is asked: a name taken or
+	// a missing directory is found while nothing has been spent.
+	if *out != "" {
+		if err := checkNewOutput(*out); err != nil {
+			return err
+		}
+	}
+
 	var record *ceremony.SetRecord
 	if *setPath != "" {
 		if record, err = readRecord(*setPath); err != nil {
 			return err
+		}
+	}
+	// A sealed secret's file is the one the record names, beside it,
+	// unless --sealed names another; either is checked now, without the
+	// key, before anyone gives a share.
+	if record != nil && record.Sealed != nil {
+		if *sealed == "" {
+			*sealed = filepath.Join(filepath.Dir(*setPath), filepath.Base(record.Sealed.File))
+			info("the secret is sealed in %s, the file set.json names", *sealed)
+		}
+		if err := ceremony.CheckSealed(*sealed, record); err != nil {
+			return withHint(err, "give this set's sealed file with --sealed FILE")
 		}
 	}
 	// The target is checked before any card PIN is asked and before any
@@ -226,6 +247,19 @@ func recoverToFile(in *recoveryInput, out string) error {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// checkNewOutput refuses an output path that exists or whose directory
+// does not; the file itself is created later with O_EXCL, which still
+// refuses one that appears in between.
+func checkNewOutput(out string) error {
+	if _, err := os.Lstat(out); err == nil {
+		return outputHint(&ceremony.ExistsError{Path: out}, out)
+	}
+	if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
+		return outputHint(fs.ErrNotExist, out)
+	}
+	return nil
+}
 
 // outputHint explains why the output file could not be created.
 func outputHint(err error, out string) error {
