@@ -392,9 +392,11 @@ var hsmAdvice = []struct {
 		"check the PIN and try again; tokens lock after a few wrong PINs"},
 	{hsm.ErrMechanismMissing, "this HSM cannot do the import as asked; " +
 		"try the other import path or another HSM"},
-	{hsm.ErrObjectExists, "nothing was changed; name the key differently " +
-		"with object= (or id=) in the URI, or remove the old key with the " +
-		"token's own tools first"},
+	{hsm.ErrObjectExists, "nothing was changed; the key's label (object=) " +
+		"or its CKA_ID (id=, by default the set ID) is taken: give the one " +
+		"that clashes anew in the URI, or remove the old key with the " +
+		"token's own tools first; a bundle's keys take their IDs from the " +
+		"set, so restore it into another token"},
 	{hsm.ErrCheckMismatch,
 		"the key on the token is not the one the set record describes"},
 	{hsm.ErrObjectNotFound,
