@@ -118,8 +118,9 @@ func newStreamChecker(kind Kind, checkKey []byte) *streamChecker {
 				c.checks = []CheckValue{c.manifest.Check()}
 			}
 		} else {
-			// The chunks of a raw secret are the fingerprint's chunks: no
-			// copy is needed.
+			// A raw secret's chunks fall on the fingerprint's chunk
+			// boundaries; each is held until the next shows it was not
+			// the last.
 			m := newStreamMAC(checkKey, "", newStreamBufs())
 			for b := c.pipe.next(); b != nil; b = c.pipe.next() {
 				m.Write(b)
