@@ -149,6 +149,10 @@ func leftOnCard(err error) bool {
 	return errors.As(err, &w)
 }
 
+// LeftOnCard reports whether an error of CardWriter.Store leaves the
+// share on the card (or may): the split then destroys it with Discard.
+func LeftOnCard(err error) bool { return leftOnCard(err) }
+
 // CardOptions says how a flow reaches custodians' cards and tells the room
 // what happens at each.
 type CardOptions struct {
@@ -219,6 +223,9 @@ func custodianIndex(name string, names []string) int {
 	}
 	return i
 }
+
+// Serial returns the serial of the card of share index i; 0 for none.
+func (c *SerialCards) Serial(i int) uint32 { return c.serials[i] }
 
 // Custodians returns the share indexes that go on a card, in order.
 func (c *SerialCards) Custodians() []int {
@@ -322,8 +329,10 @@ func (c *SerialCards) Discard(ctx context.Context, s *shares.Share) error {
 	return nil
 }
 
+// discard is Discard of the share of set on card serial. It runs after an
+// interrupt too, when ctx is already done: it still waits for a busy card.
 func (c *SerialCards) discard(ctx context.Context, serial uint32, set shares.SetID) error {
-	card, err := smartcard.Open(ctx, serial)
+	card, err := smartcard.Open(context.WithoutCancel(ctx), serial)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package ceremony
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"custos/shares"
 	"custos/smartcard"
@@ -21,12 +23,21 @@ func (a pinAsker) PIN(card smartcard.CardID, retries int) ([]byte, error) {
 		a.who, card.Serial, retries, plural(retries, "try", "tries")))
 }
 
+// ConfirmLastTry says first that the try is the last, then reads the yes
+// as a secret: a custodian who types the PIN there by mistake does not
+// show it, and anything but yes gives up without repeating what was typed.
 func (a pinAsker) ConfirmLastTry(card smartcard.CardID) (bool, error) {
 	a.p.Show(Screen{Title: "Last PIN try", Alarm: true, Lines: []string{
-		fmt.Sprintf("Card %d has ONE PIN try left. A wrong PIN now blocks the card.", card.Serial),
-		"Only go on if you are sure of the PIN.",
+		fmt.Sprintf("Card %d has 1 PIN try left: it is the last. A wrong PIN now blocks the card.", card.Serial),
+		"Only go on if you are sure of the PIN; the PIN is asked after this.",
 	}})
-	return a.p.Confirm(fmt.Sprintf("%s, spend the last try of card %d?", a.who, card.Serial))
+	ans, err := a.p.Secret(fmt.Sprintf("%s, type yes to spend the last try of card %d, "+
+		"anything else gives up (typing is hidden)", a.who, card.Serial))
+	if err != nil {
+		return false, err
+	}
+	defer clear(ans)
+	return strings.EqualFold(string(bytes.TrimSpace(ans)), "yes"), nil
 }
 
 func plural(n int, one, many string) string {

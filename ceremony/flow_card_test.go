@@ -190,3 +190,35 @@ func TestCardCeremonyOtherCustodiansCard(t *testing.T) {
 		t.Errorf("the card after the split: %+v", s)
 	}
 }
+
+// A custodian who types the PIN at the last-try question does not show
+// it: the question says first that the try is the last, reads the answer
+// as a secret, and gives up on anything but yes without repeating it.
+func TestCardLastTryAnswerHidden(t *testing.T) {
+	const pin = "13572468"
+	var echo bytes.Buffer
+	sc := &Script{Echo: &echo, Answers: []Answer{
+		{Ask: "spend the last try of card 58663930", Reply: pin},
+		{Ask: "spend the last try of card 58663930", Reply: "yes"},
+	}}
+	a := pinAsker{p: sc, who: "Ana"}
+	card := smartcard.CardID{Serial: 58663930}
+
+	ok, err := a.ConfirmLastTry(card)
+	if err != nil || ok {
+		t.Fatalf("a PIN typed at the last-try question: ok %v, err %v", ok, err)
+	}
+	if strings.Contains(echo.String(), pin) || strings.Contains(sc.Transcript(), pin) {
+		t.Fatalf("the PIN typed at the last-try question is shown:\n%s", echo.String())
+	}
+	tr := sc.Transcript()
+	if i, j := strings.Index(tr, "it is the last"), strings.Index(tr, "?? "); i < 0 || j < i {
+		t.Fatalf("the last try is not said before the question:\n%s", tr)
+	}
+	if !strings.Contains(tr, "typing is hidden") {
+		t.Fatalf("the question does not say typing is hidden:\n%s", tr)
+	}
+	if ok, err := a.ConfirmLastTry(card); err != nil || !ok {
+		t.Fatalf("yes at the last-try question: ok %v, err %v", ok, err)
+	}
+}

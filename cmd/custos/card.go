@@ -11,9 +11,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/go-piv/piv-go/v2/piv"
-	"golang.org/x/term"
+	"golang.org/x/sys/unix"
 
 	"custos/ceremony"
 	"custos/shares"
@@ -559,10 +562,15 @@ func (p *pinPrompt) PIN(card smartcard.CardID, retries int) ([]byte, error) {
 }
 
 // RetryPIN asks again at the terminal after a wrong PIN, saying so first;
-// a PIN file is not tried again.
+// a PIN file is not tried again. With one try left it says only that:
+// ConfirmLastTry then asks for a yes, and the PIN is asked after it.
 func (p *pinPrompt) RetryPIN(wrong *smartcard.PINError) bool {
 	if p.fileFor(wrong.Card) != "" {
 		return false
+	}
+	if wrong.Retries == 1 {
+		warning("%v", wrong)
+		return true
 	}
 	warning("%v; type it again (or just Enter to give up)", wrong)
 	return true
@@ -582,16 +590,20 @@ func (lastTryFromFile) Is(target error) bool {
 }
 
 // ConfirmLastTry refuses with a PIN file: a script cannot see the risk.
+// At the terminal it says first that the try is the last, then reads the
+// yes without echo: a custodian who types the PIN there by mistake does
+// not show it, and anything but yes gives up without repeating it.
 func (p *pinPrompt) ConfirmLastTry(card smartcard.CardID) (bool, error) {
 	if p.fileFor(card) != "" {
 		return false, errLastTryFromFile
 	}
-	warning("%v has ONE PIN try left: a wrong PIN blocks it", card)
-	ans, err := readTTYLine("type yes to try the PIN: ")
+	warning("%v: 1 try left: it is the last; a wrong PIN now blocks the card", card)
+	ans, err := readTTY("type yes to spend it, anything else gives up (typing is hidden): ")
 	if err != nil {
 		return false, err
 	}
-	return strings.TrimSpace(ans) == "yes", nil
+	defer clear(ans)
+	return strings.EqualFold(string(bytes.TrimSpace(ans)), "yes"), nil
 }
 
 func plural(n int, one, many string) string {
@@ -647,8 +659,6 @@ func readSecretFile(path string) ([]byte, error) {
 var terminal interface {
 	// secret reads a line without echo.
 	secret(prompt string) ([]byte, error)
-	// line reads an answer, with echo.
-	line(prompt string) (string, error)
 	// present reports whether there is a terminal to ask.
 	present() bool
 } = devTTY{}
@@ -668,36 +678,156 @@ func (devTTY) present() bool {
 // readTTY reads a line from the terminal without echo.
 func readTTY(prompt string) ([]byte, error) { return terminal.secret(prompt) }
 
-// readTTYLine reads an answer from the terminal, with echo.
-func readTTYLine(prompt string) (string, error) { return terminal.line(prompt) }
+// errInterruptedRead is the error of a terminal read ended by Ctrl-C.
+var errInterruptedRead = errors.New("interrupted at the terminal prompt")
 
+// ttyRead is the terminal read in progress. The first Ctrl-C ends it
+// (main.go), so that a command stops at once and cleans up; reads after
+// it are refused, except while the command undoes what it made (undoing),
+// which may need a PIN.
+var ttyRead struct {
+	sync.Mutex
+	stop    func() // ends the read in progress and restores the terminal
+	undoing bool
+}
+
+// stopTTYRead ends the terminal read in progress, if any, with echo back
+// on.
+func stopTTYRead() {
+	ttyRead.Lock()
+	stop := ttyRead.stop
+	ttyRead.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// setUndoing says whether the command is undoing what it made after a
+// failure or an interrupt: the terminal may still be asked then.
+func setUndoing(on bool) {
+	ttyRead.Lock()
+	ttyRead.undoing = on
+	ttyRead.Unlock()
+}
+
+// mayRead reports whether a new terminal read may start: not after a
+// Ctrl-C, unless the command is undoing what it made.
+func mayRead() bool {
+	ttyRead.Lock()
+	defer ttyRead.Unlock()
+	return interrupted.Err() == nil || ttyRead.undoing
+}
+
+// secret reads a line with echo off. The terminal stays in line mode with
+// its signals, so Ctrl-C reaches main's handler, which ends the read
+// through ttyRead.stop: the file is polled, so a read deadline wakes it.
 func (devTTY) secret(prompt string) ([]byte, error) {
+	if !mayRead() {
+		return nil, errInterruptedRead
+	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return nil, withHint(errorf("no terminal to ask for the PIN"),
 			"give it with --pin-file FILE (mode 0600)")
 	}
 	defer tty.Close()
-	fmt.Fprint(tty, prompt)
-	b, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
+	restore, err := echoOff(tty)
 	if err != nil {
+		return nil, errorf("reading from the terminal: %w", err)
+	}
+
+	var once sync.Once
+	var stopped atomic.Bool // by Ctrl-C, not by the end of the read
+	stop := func() {
+		once.Do(func() {
+			ttyRead.Lock()
+			stopped.Store(ttyRead.stop != nil)
+			ttyRead.Unlock()
+			restore()
+			// TODO: a terminal the runtime cannot poll ignores the
+			// deadline; the read then ends only with its line.
+			tty.SetReadDeadline(time.Now())
+			if stopped.Load() {
+				fmt.Fprintln(tty) // end the prompt's line before any message
+			}
+		})
+	}
+	ttyRead.Lock()
+	ttyRead.stop = stop
+	ttyRead.Unlock()
+	defer func() {
+		ttyRead.Lock()
+		ttyRead.stop = nil
+		ttyRead.Unlock()
+		stop()
+	}()
+
+	fmt.Fprint(tty, prompt)
+	b, err := readLine(tty)
+	if !stopped.Load() {
+		fmt.Fprintln(tty)
+	}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded) && stopped.Load():
+		return nil, errInterruptedRead
+	case err != nil:
 		return nil, errorf("reading from the terminal: %w", err)
 	}
 	return b, nil
 }
 
-func (devTTY) line(prompt string) (string, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+// echoOff turns the terminal's echo off, keeping line editing and the
+// signal keys; restore turns it back to what it was.
+func echoOff(tty *os.File) (restore func(), err error) {
+	rc, err := tty.SyscallConn()
 	if err != nil {
-		return "", errorf("no terminal to ask for confirmation")
+		return nil, err
 	}
-	defer tty.Close()
-	fmt.Fprint(tty, prompt)
-	var buf [64]byte
-	n, err := tty.Read(buf[:])
-	if err != nil {
-		return "", errorf("reading from the terminal: %w", err)
+	var old *unix.Termios
+	var ioErr error
+	cerr := rc.Control(func(fd uintptr) {
+		old, ioErr = unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		if ioErr != nil {
+			return
+		}
+		t := *old
+		t.Lflag &^= unix.ECHO | unix.ECHONL
+		t.Lflag |= unix.ICANON | unix.ISIG
+		t.Iflag |= unix.ICRNL
+		ioErr = unix.IoctlSetTermios(int(fd), unix.TCSETS, &t)
+	})
+	if cerr != nil {
+		return nil, cerr
 	}
-	return string(buf[:n]), nil
+	if ioErr != nil {
+		return nil, ioErr
+	}
+	return func() {
+		rc.Control(func(fd uintptr) {
+			unix.IoctlSetTermios(int(fd), unix.TCSETS, old)
+		})
+	}, nil
+}
+
+// readLine reads one line of at most 255 bytes, without its line end. A
+// longer line is refused; the buffer is cleared either way.
+func readLine(r io.Reader) ([]byte, error) {
+	var buf [256]byte
+	defer clear(buf[:])
+	n := 0
+	for {
+		m, err := r.Read(buf[n:])
+		n += m
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			return append([]byte(nil), bytes.TrimRight(buf[:i], "\r")...), nil
+		}
+		switch {
+		case errors.Is(err, io.EOF) && n > 0:
+			return append([]byte(nil), buf[:n]...), nil
+		case err != nil:
+			return nil, err
+		case n == len(buf):
+			return nil, errors.New("the line is too long")
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"custos/ceremony"
+	"custos/shares"
 	"custos/smartcard"
 )
 
@@ -84,7 +87,39 @@ func (f *cardFlags) writer(names []string) (ceremony.CardWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cards, nil
+	return &trackedCards{cards}, nil
+}
+
+// setArg writes a set ID as one word, for a command to copy.
+func setArg(id shares.SetID) string {
+	return strings.ToUpper(hex.EncodeToString(id[:]))
+}
+
+// trackedCards notes in leftBehind every share that may be on a card, so
+// that a second Ctrl-C can say how to destroy it. While it destroys one
+// again after a failure, the terminal may still ask for the card's PIN
+// after a Ctrl-C.
+type trackedCards struct{ *ceremony.SerialCards }
+
+func (t *trackedCards) Store(ctx context.Context, s *shares.Share, d *shares.Dealt) (*shares.Share, *ceremony.CardRef, error) {
+	serial := t.Serial(s.Index)
+	leftBehind.addCard(leftCard{serial: serial, set: setArg(s.SetID),
+		index: s.Index, who: whoOf(s.Index, s.Custodian)})
+	got, ref, err := t.SerialCards.Store(ctx, s, d)
+	if err != nil && !ceremony.LeftOnCard(err) {
+		leftBehind.dropCard(serial, setArg(s.SetID))
+	}
+	return got, ref, err
+}
+
+func (t *trackedCards) Discard(ctx context.Context, s *shares.Share) error {
+	setUndoing(true)
+	defer setUndoing(false)
+	err := t.SerialCards.Discard(ctx, s)
+	if err == nil {
+		leftBehind.dropCard(t.Serial(s.Index), setArg(s.SetID))
+	}
+	return err
 }
 
 // parseCardSpecs parses --card NAME=SERIAL flags.
@@ -241,7 +276,7 @@ func splitCardHints(err error) error {
 		}
 		hints = append(hints, fmt.Sprintf("share %d of the failed split is still on "+
 			"%s's card: destroy it with custos card wipe --serial %s --set %s",
-			l.Index, whoOf(l.Index, l.Custodian), serial, l.SetID))
+			l.Index, whoOf(l.Index, l.Custodian), serial, setArg(l.SetID)))
 	}
 	if n := len(cards.Destroyed); n > 0 {
 		hints = append(hints, fmt.Sprintf("%d %s this split wrote to cards %s "+

@@ -383,14 +383,18 @@ func TestSplitCardPINs(t *testing.T) {
 	}
 	for _, want := range []string{
 		"warning: wrong PIN for card " + bo + " (in ", ": 2 tries left; type it again",
-		": 1 try left; type it again", "warning: card " + bo + " (in ", "has ONE PIN try left",
+		": 1 try left\n", "warning: card " + bo + " (in ", "1 try left: it is the last",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("split output lacks %q:\n%s", want, msg)
 		}
 	}
+	// With one try left nothing invites the PIN before the yes is read.
+	if strings.Contains(msg, "1 try left; type it again") {
+		t.Errorf("the last-try warning invites the PIN:\n%s", msg)
+	}
 	if got := strings.Join(tty.prompts, "|"); !strings.Contains(got, "(3 tries left): |Bo, PIN of card "+bo) ||
-		!strings.Contains(got, "(2 tries left): |type yes to try the PIN: |Bo, PIN of card "+bo) ||
+		!strings.Contains(got, "(2 tries left): |type yes to spend it, anything else gives up (typing is hidden): |Bo, PIN of card "+bo) ||
 		!strings.Contains(got, "(1 try left)") {
 		t.Errorf("terminal prompts: %s", got)
 	}

@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -159,27 +162,106 @@ func names(table map[string]command) string {
 }
 
 // interrupted is cancelled by the first Ctrl-C or SIGTERM, so that a
-// command stops at its next step and removes what it half made; a second
-// signal ends the process at once.
+// command stops at its next step and removes what it half made; a
+// terminal prompt waiting then ends at once. A second signal ends the
+// process at once, after saying what is left behind (leftBehind).
 var interrupted context.Context = context.Background()
 
 func catchInterrupts() func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	interrupted = ctx
-	sig := make(chan os.Signal, 1)
+	sig := make(chan os.Signal, 2)
+	done := make(chan struct{})
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		if _, ok := <-sig; !ok {
+		select {
+		case <-sig:
+		case <-done:
 			return
 		}
-		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second one ends the process
-		warning("interrupted: stopping at the next step and removing what was half made (again to quit at once)")
 		cancel()
+		stopTTYRead()
+		warning("interrupted: stopping at the next step and removing what was half made (again to quit at once)")
+		select {
+		case <-sig:
+		case <-done:
+			return
+		}
+		stopTTYRead()
+		leftBehind.say()
+		os.Exit(130)
 	}()
 	return func() {
 		signal.Stop(sig)
-		close(sig)
+		close(done)
 		cancel()
+	}
+}
+
+// leftBehind is what a command has made so far that it removes when it
+// fails: shares on cards and files in a directory. A second Ctrl-C quits
+// before that clean-up, so it prints what to remove by hand.
+var leftBehind = &leftovers{}
+
+type leftovers struct {
+	mu     sync.Mutex
+	cards  []leftCard
+	dir    string          // where the command writes files
+	before map[string]bool // the names dir held before
+}
+
+// leftCard is a share of set on card serial, for custodian who.
+type leftCard struct {
+	serial uint32
+	set    string
+	index  int
+	who    string
+}
+
+// addCard notes a share that may be on a card from now on.
+func (l *leftovers) addCard(c leftCard) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cards = append(l.cards, c)
+}
+
+// dropCard notes that the share of set on card serial is gone again.
+func (l *leftovers) dropCard(serial uint32, set string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cards = slices.DeleteFunc(l.cards, func(c leftCard) bool {
+		return c.serial == serial && c.set == set
+	})
+}
+
+// watchDir notes the directory a command writes to and what it held.
+func (l *leftovers) watchDir(dir string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dir, l.before = dir, map[string]bool{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		l.before[e.Name()] = true
+	}
+}
+
+// say prints the wipe command of every card share and the new files.
+func (l *leftovers) say() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.cards {
+		warning("share %d of the stopped split may still be on %s's card %d: "+
+			"destroy it with: custos card wipe --serial %d --set %s",
+			c.index, c.who, c.serial, c.serial, c.set)
+	}
+	if l.dir == "" {
+		return
+	}
+	entries, _ := os.ReadDir(l.dir)
+	for _, e := range entries {
+		if !l.before[e.Name()] {
+			warning("file left behind: %s", filepath.Join(l.dir, e.Name()))
+		}
 	}
 }
 

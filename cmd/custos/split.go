@@ -101,6 +101,7 @@ func cmdSplit(args []string) error {
 	}
 	defer closeSecret()
 
+	leftBehind.watchDir(*out) // a second Ctrl-C lists what is left there
 	req := ceremony.SplitRequest{
 		Policy: shares.Policy{Threshold: *k, Count: *n, Custodians: names, Label: *label, Kind: kind},
 		Paper:  paper, OutDir: *out, Secret: secret, NoPaper: *noPaper, Cards: cards,
