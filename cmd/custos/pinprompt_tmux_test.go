@@ -76,17 +76,29 @@ func (p *pinTerm) echoes() {
 	}
 }
 
-// A PIN typed at the last-try question of a split is not shown: with one
-// try left custos says so first, reads the yes without echo, and gives up
-// on anything else without repeating it. The last try stays unspent.
-func TestSplitLastTryHiddenTmux(t *testing.T) {
+// startCardSplit starts a 2-of-2 split onto Ana's and Bo's enrolled
+// cards in the terminal, with Ana's PIN from her file when anaFile is
+// set, and returns the terminal, the cards and the output directory.
+func startCardSplit(t *testing.T, anaFile bool) (*pinTerm, *custodianCards, string) {
 	p := newPinTerm(t)
 	cc := enrolCustodians(t, "Ana", "Bo")
 	ana, bo := cc.serials[0], cc.serials[1]
 	out := filepath.Join(cc.dir, "out")
-	p.start("split", "--threshold", "2", "--shares", "2", "--name", "Ana", "--name", "Bo",
-		"--card", "Ana="+ana, "--card", "Bo="+bo, "--roots", cc.roots, "--no-paper",
-		"--pin-file", ana+"="+cc.pinFile[0], "--out", out, cc.key(t))
+	args := []string{"split", "--threshold", "2", "--shares", "2", "--name", "Ana", "--name", "Bo",
+		"--card", "Ana=" + ana, "--card", "Bo=" + bo, "--roots", cc.roots, "--no-paper", "--out", out}
+	if anaFile {
+		args = append(args, "--pin-file", ana+"="+cc.pinFile[0])
+	}
+	p.start(append(args, cc.key(t))...)
+	return p, cc, out
+}
+
+// A PIN typed at the last-try question of a split is not shown: with one
+// try left custos says so first, reads the yes without echo, and gives up
+// on anything else without repeating it. The last try stays unspent.
+func TestSplitLastTryHiddenTmux(t *testing.T) {
+	p, cc, _ := startCardSplit(t, true)
+	bo := cc.serials[1]
 
 	p.answer("Bo, PIN of card "+bo, "00000000", "1 try left: it is the last")
 	s := p.waitFor("typing is hidden")
@@ -113,13 +125,8 @@ func TestSplitLastTryHiddenTmux(t *testing.T) {
 // the split cleans up (Ana's share destroyed with her PIN file, the output
 // removed) and the terminal echoes again.
 func TestSplitInterruptAtPINTmux(t *testing.T) {
-	p := newPinTerm(t)
-	cc := enrolCustodians(t, "Ana", "Bo")
-	ana, bo := cc.serials[0], cc.serials[1]
-	out := filepath.Join(cc.dir, "out")
-	p.start("split", "--threshold", "2", "--shares", "2", "--name", "Ana", "--name", "Bo",
-		"--card", "Ana="+ana, "--card", "Bo="+bo, "--roots", cc.roots, "--no-paper",
-		"--pin-file", ana+"="+cc.pinFile[0], "--out", out, cc.key(t))
+	p, cc, out := startCardSplit(t, true)
+	bo := cc.serials[1]
 
 	p.waitFor("Bo, PIN of card " + bo)
 	p.keys("C-c")
@@ -141,13 +148,8 @@ func TestSplitInterruptAtPINTmux(t *testing.T) {
 // first prints the exact command that destroys the share still on Ana's
 // card; that command works.
 func TestSplitQuitAtOnceTmux(t *testing.T) {
-	p := newPinTerm(t)
-	cc := enrolCustodians(t, "Ana", "Bo")
+	p, cc, _ := startCardSplit(t, false)
 	ana, bo := cc.serials[0], cc.serials[1]
-	out := filepath.Join(cc.dir, "out")
-	p.start("split", "--threshold", "2", "--shares", "2", "--name", "Ana", "--name", "Bo",
-		"--card", "Ana="+ana, "--card", "Bo="+bo, "--roots", cc.roots, "--no-paper",
-		"--out", out, cc.key(t))
 
 	p.answer("Ana, PIN of card "+ana, cc.pins[0], "Bo, PIN of card "+bo)
 	p.keys("C-c")
