@@ -122,6 +122,30 @@ func TestCardCeremony(t *testing.T) {
 	if objs := tk.objects(t); !strings.Contains(objs, "card-master") {
 		t.Errorf("pkcs11-tool does not show the key:\n%s", objs)
 	}
+
+	// set.json does not sign where shares are kept: with Ana's card serial
+	// edited to Bo's, a drill refuses Bo's card for Ana before any PIN is
+	// asked, and Bo's card keeps every try.
+	rec, err := ReadRecord(recPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(t, recPath, rec, func(m map[string]any) {
+		ana := m["custodians"].([]any)[0].(map[string]any)
+		ana["card"].(map[string]any)["serial"] = cards[1].Serial
+	})
+	ds := &Script{Answers: []Answer{{"Share 1 of the 2", "custodian's card"}, {"Whose card", "Ana"},
+		{"Share 1 of the 2", "no more"}}}
+	opt.Prompter = ds
+	if _, err := Drill(context.Background(), recPath, opt); err == nil {
+		t.Fatalf("the drill went on:\n%s", ds.Transcript())
+	}
+	if tr := ds.Transcript(); !strings.Contains(tr, "holds Bo's share 2 of this set, not Ana's share 1") || strings.Contains(tr, "PIN of card") {
+		t.Errorf("Bo's card given for Ana:\n%s", tr)
+	}
+	if st := cardInfo(t, cards[1].Serial); st.Credentials.PINRetries != 3 {
+		t.Errorf("Bo's card has %d PIN tries left, want 3", st.Credentials.PINRetries)
+	}
 	if _, err := VerifyLog(audit.Path()); err != nil {
 		t.Error(err)
 	}

@@ -583,7 +583,33 @@ func (r *crun) shareFromCard(st *recoverState) (*shares.Share, error) {
 		return nil, err
 	}
 	defer card.Close()
+	if err := checkCardHolder(card, st.record.SetID, c); err != nil {
+		return nil, err
+	}
 	return LoadCardShare(card, st.record.SetID, pinAsker{r.Prompter, c.Name}, st.record.DealerKey)
+}
+
+// checkCardHolder refuses, before any PIN is asked, a card whose share of
+// the set is another custodian's: set.json does not sign where each share
+// is kept, so an edited card serial, or swapped cards, must not cost a
+// custodian's PIN tries on someone else's card.
+func checkCardHolder(card *smartcard.Card, setID shares.SetID, c Custodian) error {
+	info, err := card.Info()
+	if err != nil {
+		return err
+	}
+	for _, sl := range info.Slots {
+		if sl.Foreign || sl.SetID != setID || sl.Index == 0 || sl.Index == c.Index {
+			continue
+		}
+		holder := sl.Custodian
+		if holder == "" {
+			holder = fmt.Sprintf("custodian %d", sl.Index)
+		}
+		return fmt.Errorf("card %d holds %s's share %d of this set, not %s's share %d: the cards were swapped, or set.json names the wrong card; no PIN was asked",
+			info.Card.Serial, holder, sl.Index, c.Name, c.Index)
+	}
+	return nil
 }
 
 func (r *crun) shareFromFile(image bool) (*shares.Share, error) {
