@@ -299,37 +299,56 @@ func (c *chunker) Close() error {
 	return c.err
 }
 
+// sealedFile is what sealing and opening a sealed file share: the chunk
+// cipher, the header every chunk's tag binds, where plaintext goes (w when
+// opening, the sealed file when sealing; pipe, to the checker) and the
+// file's digest as it is built: header, every chunk's tag, then size.
+type sealedFile struct {
+	chunker
+	aead cipher.AEAD
+	hdr  []byte
+	w    io.Writer
+	pipe *chunkPipe
+	h    hash.Hash
+	n    uint64 // chunks done
+	size uint64 // bytes of the sealed file so far
+}
+
+func newSealedFile(dataKey []byte, id SetID, w io.Writer, pipe *chunkPipe) sealedFile {
+	key := subKey(dataKey, id, "sealed file")
+	defer clear(key)
+	f := sealedFile{aead: newGCM(key), hdr: sealedHeader(id), w: w, pipe: pipe, h: sha256.New()}
+	f.h.Write(f.hdr)
+	f.size = uint64(len(f.hdr))
+	return f
+}
+
+// tagged adds a chunk of the sealed file, whose tag ends it, to the digest.
+func (f *sealedFile) tagged(chunk []byte) {
+	f.h.Write(chunk[len(chunk)-tagSize:])
+	f.n++
+	f.size += uint64(len(chunk))
+}
+
+// sum finishes the digest every share binds.
+func (f *sealedFile) sum() []byte {
+	f.h.Write(binary.BigEndian.AppendUint64(nil, f.size))
+	return f.h.Sum(nil)
+}
+
 // sealer seals a secret written to it into a sealed file, and hands every
 // plaintext chunk to the checker's pipe. digest, size and plain are set by
 // Close.
 type sealer struct {
-	chunker
-	aead   cipher.AEAD
-	hdr    []byte
-	w      io.Writer
-	pipe   *chunkPipe
-	h      hash.Hash
+	sealedFile
 	out    []byte
-	n      uint64
 	digest []byte
-	size   uint64
 	plain  uint64
 }
 
 func newSealer(dataKey []byte, id SetID, w io.Writer, pipe *chunkPipe) *sealer {
-	key := subKey(dataKey, id, "sealed file")
-	defer clear(key)
-	s := &sealer{
-		aead: newGCM(key),
-		hdr:  sealedHeader(id),
-		w:    w,
-		pipe: pipe,
-		h:    sha256.New(),
-		out:  make([]byte, 0, ChunkSize+tagSize),
-	}
+	s := &sealer{sealedFile: newSealedFile(dataKey, id, w, pipe), out: make([]byte, 0, ChunkSize+tagSize)}
 	s.chunker = chunker{size: ChunkSize, take: pipe.get, emit: s.seal}
-	s.h.Write(s.hdr)
-	s.size = uint64(len(s.hdr))
 	if _, err := w.Write(s.hdr); err != nil {
 		s.err = fmt.Errorf("writing sealed file: %w", err)
 	}
@@ -351,12 +370,10 @@ func (s *sealer) seal(chunk []byte, last, inPlace bool) error {
 		s.pipe.send(chunk)
 	}
 	s.out = s.aead.Seal(s.out[:0], chunkNonce(s.n, last), chunk, s.hdr)
-	s.h.Write(s.out[len(s.out)-tagSize:])
 	if _, err := s.w.Write(s.out); err != nil {
 		return fmt.Errorf("writing sealed file: %w", err)
 	}
-	s.n++
-	s.size += uint64(len(s.out))
+	s.tagged(s.out)
 	s.plain += uint64(len(chunk))
 	return nil
 }
@@ -368,8 +385,7 @@ func (s *sealer) Close() error {
 	if err != nil {
 		return err
 	}
-	s.h.Write(binary.BigEndian.AppendUint64(nil, s.size))
-	s.digest = s.h.Sum(nil)
+	s.digest = s.sum()
 	return nil
 }
 
@@ -459,15 +475,11 @@ func (q *Quorum) OpenSealed(r io.Reader, w io.Writer, expect *Expect) ([]CheckVa
 // openStream opens the sealed file r into w, handing every plaintext chunk
 // to pipe.
 func openStream(dataKey []byte, s *Share, r io.Reader, w io.Writer, pipe *chunkPipe) error {
-	key := subKey(dataKey, s.SetID, "sealed file")
-	defer clear(key)
-	o := &opener{aead: newGCM(key), hdr: sealedHeader(s.SetID), w: w, pipe: pipe, h: sha256.New()}
+	o := &opener{newSealedFile(dataKey, s.SetID, w, pipe)}
 	got := make([]byte, len(o.hdr))
 	if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, o.hdr) {
 		return sealedHeaderError(got)
 	}
-	o.h.Write(o.hdr)
-	o.size = uint64(len(o.hdr))
 	buf := make([]byte, ChunkSize+tagSize)
 	o.chunker = chunker{size: ChunkSize + tagSize, take: func() []byte { return buf }, emit: o.open}
 	if _, err := io.Copy(o, r); err != nil {
@@ -479,8 +491,7 @@ func openStream(dataKey []byte, s *Share, r io.Reader, w io.Writer, pipe *chunkP
 	if err := o.Close(); err != nil {
 		return err
 	}
-	o.h.Write(binary.BigEndian.AppendUint64(nil, o.size))
-	if o.size != s.SealedSize || !hmac.Equal(o.h.Sum(nil), s.SealedDigest) {
+	if digest := o.sum(); o.size != s.SealedSize || !hmac.Equal(digest, s.SealedDigest) {
 		return &SealedError{"its digest differs from the one every share binds: it was altered or replaced"}
 	}
 	return nil
@@ -488,16 +499,7 @@ func openStream(dataKey []byte, s *Share, r io.Reader, w io.Writer, pipe *chunkP
 
 // opener opens a sealed file written to it, after its header, into w, and
 // hands every plaintext chunk to the checker's pipe.
-type opener struct {
-	chunker
-	aead cipher.AEAD
-	hdr  []byte
-	w    io.Writer
-	pipe *chunkPipe
-	h    hash.Hash
-	n    uint64
-	size uint64
-}
+type opener struct{ sealedFile }
 
 func (o *opener) open(chunk []byte, last, _ bool) error {
 	if len(chunk) < tagSize {
@@ -510,9 +512,7 @@ func (o *opener) open(chunk []byte, last, _ bool) error {
 		return &SealedError{fmt.Sprintf("chunk %d does not open: the file was altered, cut short or reordered", o.n)}
 	}
 	o.pipe.send(plain)
-	o.h.Write(chunk[len(chunk)-tagSize:])
-	o.n++
-	o.size += uint64(len(chunk))
+	o.tagged(chunk)
 	if _, err := o.w.Write(plain); err != nil {
 		return fmt.Errorf("writing recovered secret: %w", err)
 	}
